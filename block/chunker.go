@@ -1,0 +1,71 @@
+package block
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/xnode/xnode"
+)
+
+// Chunk size bounds (contract: chunks of at most 1 MiB by default,
+// configurable up to 4 MiB).
+const (
+	DefaultChunkSize = 1 << 20
+	MaxChunkSize     = 4 << 20
+	MinChunkSize     = 1 << 10
+)
+
+// ErrChunkSize is a chunk size outside [MinChunkSize, MaxChunkSize].
+var ErrChunkSize = fmt.Errorf("block: %w: chunk size", xnode.ErrInvalidArgument)
+
+// CheckChunkSize validates a configured chunk size.
+func CheckChunkSize(n int) error {
+	if n < MinChunkSize || n > MaxChunkSize {
+		return fmt.Errorf("%w %d outside [%d, %d]", ErrChunkSize, n, MinChunkSize, MaxChunkSize)
+	}
+	return nil
+}
+
+// Chunker cuts a stream into raw blocks of a fixed size (the last one may be
+// shorter). It holds one chunk in memory at a time; a Chunker is not safe for
+// concurrent use.
+type Chunker struct {
+	r    io.Reader
+	size int
+	done bool
+	n    uint64
+}
+
+// NewChunker returns a Chunker reading r in chunks of size bytes.
+func NewChunker(r io.Reader, size int) (*Chunker, error) {
+	if err := CheckChunkSize(size); err != nil {
+		return nil, err
+	}
+	return &Chunker{r: r, size: size}, nil
+}
+
+// Next returns the next chunk, or io.EOF after the last. An empty stream
+// yields no chunks. Errors from the reader are returned as they are.
+func (c *Chunker) Next() (Block, error) {
+	if c.done {
+		return Block{}, io.EOF
+	}
+	buf := make([]byte, c.size)
+	n, err := io.ReadFull(c.r, buf)
+	switch {
+	case errors.Is(err, io.EOF):
+		c.done = true
+		return Block{}, io.EOF
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		c.done = true
+		buf = buf[:n:n]
+	case err != nil:
+		return Block{}, err
+	}
+	c.n += uint64(n)
+	return NewRaw(buf), nil
+}
+
+// Bytes returns how many bytes the chunks so far hold.
+func (c *Chunker) Bytes() uint64 { return c.n }

@@ -1,0 +1,4 @@
+// Package testutil holds small helpers shared by the project's tests: waiting
+// for a condition with a deadline (never a bare sleep), free loopback ports and
+// quiet loggers. It is imported only from _test.go files and test harnesses.
+package testutil
