@@ -1,0 +1,166 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/xnode/xnode"
+)
+
+// Codes of the error taxonomy (DESIGN.md, HTTP API).
+const (
+	CodeInvalidArgument = "INVALID_ARGUMENT"
+	CodeNotFound        = "NOT_FOUND"
+	CodeConflict        = "CONFLICT"
+	CodeTooLarge        = "TOO_LARGE"
+	CodeUnavailable     = "UNAVAILABLE"
+	CodeOverloaded      = "OVERLOADED"
+	CodeTimeout         = "TIMEOUT"
+	CodeInternal        = "INTERNAL"
+)
+
+// ErrUnreachable means no HTTP conversation could be started with the node
+// (connection refused, unknown host, dial timeout): most often no node runs
+// at that address. Client errors wrap it together with the URL.
+var ErrUnreachable = fmt.Errorf("api: %w: node unreachable", xnode.ErrUnavailable)
+
+// ErrorDetail is the "error" object of every error response:
+// {"error":{"code":"NOT_FOUND","message":"...","request_id":"..."}}.
+type ErrorDetail struct {
+	Code      string `json:"code"`
+	Message   string `json:"message"`
+	RequestID string `json:"request_id"`
+}
+
+type errorEnvelope struct {
+	Error ErrorDetail `json:"error"`
+}
+
+// integrityMessage starts the message of every INTERNAL answer caused by
+// xnode.ErrIntegrity; the client maps such an answer back onto that kind.
+var integrityMessage = xnode.ErrIntegrity.Error()
+
+// codeFor maps an error onto the taxonomy: the HTTP status, the code and the
+// message the client sees. It is the only place that does so. Kinds are
+// tested in a fixed order, so an error wrapping two kinds gets the first.
+// INTERNAL answers carry a generic message: the caller logs the real error.
+func codeFor(err error) (status int, code, message string) {
+	var maxBytes *http.MaxBytesError
+	switch {
+	case errors.Is(err, xnode.ErrInvalidArgument):
+		return http.StatusBadRequest, CodeInvalidArgument, err.Error()
+	case errors.Is(err, xnode.ErrNotFound):
+		return http.StatusNotFound, CodeNotFound, err.Error()
+	case errors.Is(err, xnode.ErrConflict):
+		return http.StatusConflict, CodeConflict, err.Error()
+	case errors.As(err, &maxBytes):
+		return http.StatusRequestEntityTooLarge, CodeTooLarge,
+			fmt.Sprintf("request body over the limit of %d bytes", maxBytes.Limit)
+	case errors.Is(err, xnode.ErrTooLarge):
+		return http.StatusRequestEntityTooLarge, CodeTooLarge, err.Error()
+	case errors.Is(err, xnode.ErrOverloaded):
+		return http.StatusServiceUnavailable, CodeOverloaded, err.Error()
+	case errors.Is(err, xnode.ErrUnavailable):
+		return http.StatusServiceUnavailable, CodeUnavailable, err.Error()
+	case errors.Is(err, xnode.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+		return http.StatusGatewayTimeout, CodeTimeout, err.Error()
+	case errors.Is(err, context.Canceled):
+		// The client went away or the server is closing; nobody may read
+		// this, but it must not look like a bug.
+		return http.StatusServiceUnavailable, CodeUnavailable, "request cancelled"
+	case errors.Is(err, xnode.ErrIntegrity):
+		return http.StatusInternalServerError, CodeInternal,
+			integrityMessage + ": stored data did not match its content address and no good copy was found"
+	default:
+		return http.StatusInternalServerError, CodeInternal, "internal error; see the node's log for this request id"
+	}
+}
+
+// Error is an error answer from the node, as the Client returns it.
+// errors.Is(err, xnode.ErrNotFound) and the like hold for the matching codes.
+type Error struct {
+	// HTTPStatus is the response's status code.
+	HTTPStatus int
+	// Code is the taxonomy code, e.g. "NOT_FOUND".
+	Code string
+	// Message is the server's explanation.
+	Message string
+	// RequestID names the request in the node's log.
+	RequestID string
+	// RetryAfter is the pause the server asked for (OVERLOADED), or 0.
+	RetryAfter time.Duration
+}
+
+// Error implements error.
+func (e *Error) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "api: %s (%d)", e.Code, e.HTTPStatus)
+	if e.Message != "" {
+		b.WriteString(": ")
+		b.WriteString(e.Message)
+	}
+	if e.RequestID != "" {
+		fmt.Fprintf(&b, " [request_id %s]", e.RequestID)
+	}
+	return b.String()
+}
+
+// Is maps the code back onto the kinds of the root package, so callers branch
+// with errors.Is(err, xnode.ErrNotFound) on either side of the wire. An
+// INTERNAL answer whose message names an integrity failure is
+// xnode.ErrIntegrity.
+func (e *Error) Is(target error) bool {
+	switch e.Code {
+	case CodeInvalidArgument:
+		return target == xnode.ErrInvalidArgument
+	case CodeNotFound:
+		return target == xnode.ErrNotFound
+	case CodeConflict:
+		return target == xnode.ErrConflict
+	case CodeTooLarge:
+		return target == xnode.ErrTooLarge
+	case CodeUnavailable:
+		return target == xnode.ErrUnavailable
+	case CodeOverloaded:
+		return target == xnode.ErrOverloaded
+	case CodeTimeout:
+		return target == xnode.ErrTimeout
+	case CodeInternal:
+		return target == xnode.ErrIntegrity && strings.HasPrefix(e.Message, integrityMessage)
+	}
+	return false
+}
+
+// codeForStatus guesses the code of an answer that did not carry the JSON
+// envelope (a proxy's page, a HEAD request).
+func codeForStatus(status int) string {
+	switch status {
+	case http.StatusBadRequest, http.StatusMethodNotAllowed, http.StatusRequestedRangeNotSatisfiable:
+		return CodeInvalidArgument
+	case http.StatusNotFound:
+		return CodeNotFound
+	case http.StatusConflict:
+		return CodeConflict
+	case http.StatusRequestEntityTooLarge:
+		return CodeTooLarge
+	case http.StatusServiceUnavailable:
+		return CodeUnavailable
+	case http.StatusGatewayTimeout:
+		return CodeTimeout
+	}
+	return CodeInternal
+}
+
+// parseRetryAfter reads a Retry-After header given in seconds.
+func parseRetryAfter(v string) time.Duration {
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n < 0 {
+		return 0
+	}
+	return time.Duration(n) * time.Second
+}

@@ -1,0 +1,308 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/xnode/xnode"
+	"github.com/xnode/xnode/api"
+	"github.com/xnode/xnode/block"
+)
+
+// client returns an API client for --api.
+func (g *globals) client() (*api.Client, error) {
+	c, err := api.NewClient(g.api, nil)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("--api %q: %w", g.api, err)}
+	}
+	return c, nil
+}
+
+// explain adds what to do to an API error.
+func (g *globals) explain(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, api.ErrUnreachable):
+		return fmt.Errorf("%w\nis a node running? start one with 'xnode start', or point --api (or XNODE_API) at a running node", err)
+	case errors.Is(err, xnode.ErrNotFound):
+		return fmt.Errorf("%w\ncheck the CID or name; 'xnode locate CID' shows who should hold a blob", err)
+	}
+	return err
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// progressMin is the size from which put shows a progress bar on a terminal.
+const progressMin = 8 << 20
+
+func newPutCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "put FILE|-",
+		Short: "Store a blob and print its root CID ('-' reads standard input)",
+		Args:  exactArgs(1, "one FILE, or - for standard input"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			res, err := putFile(cmd.Context(), g, c, args[0])
+			if err != nil {
+				return err
+			}
+			if g.json {
+				return printJSON(g.out, map[string]any{"cid": res.CID, "size": res.Size, "chunks": res.Chunks, "replicas": res.Replicas})
+			}
+			fmt.Fprintln(g.out, res.CID)
+			return nil
+		},
+	}
+}
+
+// putFile streams a file (or stdin for "-") to the node.
+func putFile(ctx context.Context, g *globals, c *api.Client, name string) (api.PutResult, error) {
+	var r io.Reader
+	size := int64(-1)
+	if name == "-" {
+		r = g.in
+	} else {
+		f, err := os.Open(name)
+		if err != nil {
+			return api.PutResult{}, fmt.Errorf("%w\ncheck the path, or use - to read standard input", err)
+		}
+		defer f.Close()
+		st, err := f.Stat()
+		if err != nil {
+			return api.PutResult{}, err
+		}
+		if st.IsDir() {
+			return api.PutResult{}, fmt.Errorf("%s is a directory; put takes one file (try: tar c DIR | xnode put -)", name)
+		}
+		r, size = f, st.Size()
+	}
+	if isTerminal(g.err) && !g.json && (size < 0 || size >= progressMin) {
+		bar := progressbar.NewOptions64(size,
+			progressbar.OptionSetWriter(g.err),
+			progressbar.OptionShowBytes(true),
+			progressbar.OptionSetDescription("put"),
+			progressbar.OptionThrottle(100*time.Millisecond),
+			progressbar.OptionClearOnFinish(),
+		)
+		pr := progressbar.NewReader(r, bar)
+		r = &pr
+		defer bar.Finish()
+	}
+	var res api.PutResult
+	var err error
+	if size >= 0 {
+		res, err = c.PutSize(ctx, r, size)
+	} else {
+		res, err = c.Put(ctx, r)
+	}
+	return res, g.explain(err)
+}
+
+func newGetCmd(g *globals) *cobra.Command {
+	var out string
+	cmd := &cobra.Command{
+		Use:   "get CID [-o FILE]",
+		Short: "Fetch a blob, verified, to standard output or a file (written atomically)",
+		Args:  exactArgs(1, "one CID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if _, err := block.Parse(args[0]); err != nil {
+				return usageError{err}
+			}
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			if out == "" || out == "-" {
+				_, err := c.Get(cmd.Context(), args[0], g.out)
+				return g.explain(err)
+			}
+			return writeAtomic(out, func(w io.Writer) error {
+				_, err := c.Get(cmd.Context(), args[0], w)
+				return g.explain(err)
+			})
+		},
+	}
+	cmd.Flags().StringVarP(&out, "output", "o", "", "write to FILE (via a temporary file and rename) instead of standard output")
+	return cmd
+}
+
+// writeAtomic writes path through a temporary file in the same directory and
+// renames it into place only when fill succeeded.
+func writeAtomic(path string, fill func(io.Writer) error) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".part*")
+	if err != nil {
+		return fmt.Errorf("%w\ncheck that the directory of %s exists and is writable", err, path)
+	}
+	defer os.Remove(f.Name())
+	if err := fill(f); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}
+
+func newLocateCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "locate CID",
+		Short: "Show the ranked owners of a blob and which of them hold each block",
+		Args:  exactArgs(1, "one CID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if _, err := block.Parse(args[0]); err != nil {
+				return usageError{err}
+			}
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			loc, err := c.Locate(cmd.Context(), args[0])
+			if err != nil {
+				return g.explain(err)
+			}
+			if g.json {
+				return printJSON(g.out, loc)
+			}
+			tw := tabwriter.NewWriter(g.out, 0, 4, 2, ' ', 0)
+			fmt.Fprintf(tw, "BLOCK\tSIZE\tRANK\tOWNER\tHAS\n")
+			row := func(c string, size int, owners []api.Owner) {
+				for _, o := range owners {
+					fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\n", short(c), size, o.Rank, o.Peer, yesNo(o.Has))
+				}
+			}
+			row(loc.CID+" (root)", 0, loc.Owners)
+			for _, b := range loc.Blocks {
+				row(b.CID, b.Size, b.Owners)
+			}
+			tw.Flush()
+			if len(loc.Providers) > 0 {
+				fmt.Fprintf(g.out, "DHT providers of the root: %s\n", strings.Join(loc.Providers, ", "))
+			}
+			return nil
+		},
+	}
+}
+
+func short(c string) string {
+	if len(c) > 24 && !strings.HasSuffix(c, ")") {
+		return c[:12] + "…" + c[len(c)-8:]
+	}
+	return c
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+func newMembersCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "members",
+		Short: "Show the membership table with state and capacity",
+		Args:  exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			ms, err := c.Members(cmd.Context())
+			if err != nil {
+				return g.explain(err)
+			}
+			if g.json {
+				return printJSON(g.out, ms)
+			}
+			tw := tabwriter.NewWriter(g.out, 0, 4, 2, ' ', 0)
+			fmt.Fprintf(tw, "PEER\tSTATE\tCAPACITY\tUSED\tAPI\tLAST SEEN\n")
+			for _, m := range ms {
+				state := m.State
+				if m.Self {
+					state += " (self)"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", m.PeerID, state, human(m.Capacity), human(m.Used), m.API, m.LastSeen.Local().Format(time.TimeOnly))
+			}
+			return tw.Flush()
+		},
+	}
+}
+
+func human(n uint64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := uint64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+func newStatusCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "status",
+		Short: "Show node id, addresses, chain id and height, storage use and member count",
+		Args:  exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			st, err := c.Status(cmd.Context())
+			if err != nil {
+				return g.explain(err)
+			}
+			if g.json {
+				return printJSON(g.out, st)
+			}
+			tw := tabwriter.NewWriter(g.out, 0, 4, 2, ' ', 0)
+			fmt.Fprintf(tw, "peer id\t%s\n", st.PeerID)
+			for i, a := range st.Addrs {
+				label := ""
+				if i == 0 {
+					label = "addresses"
+				}
+				fmt.Fprintf(tw, "%s\t%s\n", label, a)
+			}
+			fmt.Fprintf(tw, "api\t%s\n", st.API)
+			fmt.Fprintf(tw, "chain\t%s at height %d%s\n", st.ChainID, st.Height, map[bool]string{true: " (catching up)"}[st.CatchingUp])
+			fmt.Fprintf(tw, "members\t%d live, replication %d\n", st.Members, st.Replication)
+			fmt.Fprintf(tw, "storage\t%d blocks, %s\n", st.Storage.Blocks, human(uint64(st.Storage.Bytes)))
+			fmt.Fprintf(tw, "version\t%s\n", st.Version)
+			return tw.Flush()
+		},
+	}
+}

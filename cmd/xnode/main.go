@@ -1,0 +1,139 @@
+// Command xnode runs and drives a node of the xnode overlay network.
+//
+// Exit status: 0 on success, 1 on a failure the user can act on (the message
+// on stderr says what to do), 2 on bad usage.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// usageError marks bad usage (exit 2).
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error {
+	return usageError{fmt.Errorf(format, args...)}
+}
+
+// globals are the persistent flags.
+type globals struct {
+	home string
+	api  string
+	json bool
+	out  io.Writer
+	err  io.Writer
+	in   io.Reader
+}
+
+func defaultHome() string {
+	if h := os.Getenv("XNODE_HOME"); h != "" {
+		return h
+	}
+	dir, err := os.UserHomeDir()
+	if err != nil {
+		return ".xnode"
+	}
+	return filepath.Join(dir, ".xnode")
+}
+
+func defaultAPI() string {
+	if a := os.Getenv("XNODE_API"); a != "" {
+		return a
+	}
+	return "http://127.0.0.1:8080"
+}
+
+func newRoot(g *globals) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "xnode",
+		Short: "Run and use a node of the xnode peer-to-peer overlay network",
+		Long: `xnode runs a node of a decentralized overlay network: it stores blobs as
+content-addressed chunks placed on R nodes by weighted rendezvous hashing,
+gossips membership, routes peers through a private Kademlia DHT, and commits
+verified-data records through an embedded CometBFT node.
+
+Start a single-node dev network with "xnode start", then try "xnode put FILE".`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(g.out)
+	root.SetErr(g.err)
+	root.SetIn(g.in)
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return usageError{fmt.Errorf("%w\nrun '%s --help' for usage", err, c.CommandPath())}
+	})
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.home, "home", defaultHome(), "node home directory (env XNODE_HOME)")
+	pf.StringVar(&g.api, "api", defaultAPI(), "base URL of the node's HTTP API (env XNODE_API)")
+	pf.BoolVar(&g.json, "json", false, "machine-readable JSON output")
+	root.AddCommand(
+		newInitCmd(g), newStartCmd(g), newJoinCmd(g),
+		newPutCmd(g), newGetCmd(g), newLocateCmd(g),
+		newMembersCmd(g), newStatusCmd(g),
+		newNSCmd(g), newSubmitCmd(g), newRecordCmd(g),
+		newLocalnetCmd(g), newVersionCmd(g),
+	)
+	return root
+}
+
+// exactArgs is cobra.ExactArgs reporting bad usage.
+func exactArgs(n int, what string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			return usagef("%s takes %s (got %d argument(s))\nusage: %s", cmd.CommandPath(), what, len(args), cmd.UseLine())
+		}
+		return nil
+	}
+}
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	g := &globals{out: stdout, err: stderr, in: stdin}
+	root := newRoot(g)
+	root.SetArgs(args)
+	err := root.Execute()
+	if err == nil {
+		return 0
+	}
+	msg := err.Error()
+	if !strings.HasPrefix(msg, "xnode") {
+		msg = "xnode: " + msg
+	}
+	fmt.Fprintln(stderr, msg)
+	var ue usageError
+	if errors.As(err, &ue) || strings.HasPrefix(err.Error(), "unknown command") || strings.Contains(err.Error(), "unknown flag") {
+		return 2
+	}
+	return 1
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+func newVersionCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the xnode version",
+		Args:  exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if g.json {
+				return printJSON(g.out, map[string]string{"version": version})
+			}
+			fmt.Fprintln(g.out, "xnode", version)
+			return nil
+		},
+	}
+}

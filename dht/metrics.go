@@ -1,0 +1,34 @@
+package dht
+
+import "github.com/prometheus/client_golang/prometheus"
+
+type metrics struct {
+	routingTable      prometheus.GaugeFunc
+	discoveryConnects prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer, rtSize func() int) (*metrics, error) {
+	m := &metrics{
+		routingTable: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "xnode_dht_routing_table_peers",
+			Help: "Peers in the DHT routing table.",
+		}, func() float64 { return float64(rtSize()) }),
+		discoveryConnects: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "xnode_dht_discovery_connects_total",
+			Help: "Connections opened to peers found through namespace discovery.",
+		}),
+	}
+	if err := reg.Register(m.routingTable); err != nil {
+		return nil, err
+	}
+	if err := reg.Register(m.discoveryConnects); err != nil {
+		reg.Unregister(m.routingTable)
+		return nil, err
+	}
+	return m, nil
+}
+
+func (m *metrics) unregister(reg prometheus.Registerer) {
+	reg.Unregister(m.discoveryConnects)
+	reg.Unregister(m.routingTable)
+}

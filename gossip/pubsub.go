@@ -1,0 +1,103 @@
+package gossip
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"time"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// NewPubSub builds the GossipSub router membership runs on: StrictSign
+// messages, cfg.MaxRPCSize frames, a GossipSub heartbeat no slower than the
+// membership heartbeat (so meshes form within a few membership rounds), and
+// peer scoring that punishes invalid messages while whitelisting loopback
+// from the IP-colocation penalty (every node of a local network shares
+// 127.0.0.1 or ::1).
+//
+// ctx bounds the lifetime of the returned PubSub: the caller owns it and
+// cancels it to stop the router, after closing every Service built on it.
+func NewPubSub(ctx context.Context, h host.Host, cfg Config) (*pubsub.PubSub, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	params := pubsub.DefaultGossipSubParams()
+	params.HeartbeatInterval = min(cfg.HeartbeatInterval, time.Second)
+	params.HeartbeatInitialDelay = min(params.HeartbeatInitialDelay, params.HeartbeatInterval)
+
+	ps, err := pubsub.NewGossipSub(ctx, h,
+		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
+		pubsub.WithGossipSubParams(params),
+		pubsub.WithPeerScore(scoreParams(cfg), scoreThresholds()),
+		pubsub.WithMaxMessageSize(cfg.MaxRPCSize),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("gossip: new gossipsub: %w", err)
+	}
+	return ps, nil
+}
+
+// loopbackNets are exempt from the IP-colocation penalty.
+var loopbackNets = func() []*net.IPNet {
+	var nets []*net.IPNet
+	for _, cidr := range []string{"127.0.0.0/8", "::1/128"} {
+		_, n, err := net.ParseCIDR(cidr)
+		if err != nil {
+			panic(err)
+		}
+		nets = append(nets, n)
+	}
+	return nets
+}()
+
+// scoreParams: positive score for time in mesh and first deliveries (small,
+// capped), a quadratic penalty for invalid messages (a peer sending about 16
+// of them within the decay period is graylisted), a mild IP-colocation
+// penalty beyond 10 peers per non-loopback address, and the usual
+// behavioural penalty.
+func scoreParams(cfg Config) *pubsub.PeerScoreParams {
+	topic := func() *pubsub.TopicScoreParams {
+		return &pubsub.TopicScoreParams{
+			TopicWeight:                    1,
+			TimeInMeshWeight:               0.01,
+			TimeInMeshQuantum:              time.Second,
+			TimeInMeshCap:                  100,
+			FirstMessageDeliveriesWeight:   1,
+			FirstMessageDeliveriesDecay:    pubsub.ScoreParameterDecay(10 * time.Minute),
+			FirstMessageDeliveriesCap:      10,
+			InvalidMessageDeliveriesWeight: -10,
+			InvalidMessageDeliveriesDecay:  pubsub.ScoreParameterDecay(time.Hour),
+		}
+	}
+	return &pubsub.PeerScoreParams{
+		Topics: map[string]*pubsub.TopicScoreParams{
+			cfg.topicMembers(): topic(),
+			cfg.topicMeta():    topic(),
+		},
+		TopicScoreCap:               20,
+		AppSpecificScore:            func(peer.ID) float64 { return 0 },
+		AppSpecificWeight:           1,
+		IPColocationFactorWeight:    -5,
+		IPColocationFactorThreshold: 10,
+		IPColocationFactorWhitelist: loopbackNets,
+		BehaviourPenaltyWeight:      -1,
+		BehaviourPenaltyThreshold:   6,
+		BehaviourPenaltyDecay:       pubsub.ScoreParameterDecay(10 * time.Minute),
+		DecayInterval:               pubsub.DefaultDecayInterval,
+		DecayToZero:                 pubsub.DefaultDecayToZero,
+		RetainScore:                 10 * time.Minute,
+	}
+}
+
+func scoreThresholds() *pubsub.PeerScoreThresholds {
+	return &pubsub.PeerScoreThresholds{
+		GossipThreshold:             -500,
+		PublishThreshold:            -1000,
+		GraylistThreshold:           -2500,
+		AcceptPXThreshold:           100, // above anything honest scores: PX stays off
+		OpportunisticGraftThreshold: 3,
+	}
+}

@@ -1,0 +1,462 @@
+package overlay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/xnode/xnode"
+	"github.com/xnode/xnode/api"
+	"github.com/xnode/xnode/block"
+)
+
+// localBlocks is what the block paths need of the local store (storage.Store).
+type localBlocks interface {
+	Put(ctx context.Context, b block.Block, tentative bool) error
+	Get(ctx context.Context, c cid.Cid) (block.Block, error)
+	Has(ctx context.Context, c cid.Cid) (bool, error)
+	HasMany(ctx context.Context, cs []cid.Cid) ([]bool, error)
+	Confirm(ctx context.Context, cs []cid.Cid) error
+	Delete(ctx context.Context, c cid.Cid) error
+	ForEach(ctx context.Context, fn func(c cid.Cid, size int) error) error
+}
+
+// remoteBlocks is what they need of the transfer protocol (transfer.Service).
+type remoteBlocks interface {
+	PutBlock(ctx context.Context, p peer.ID, b block.Block, tentative bool) error
+	GetBlock(ctx context.Context, p peer.ID, c cid.Cid) (block.Block, error)
+	HasMany(ctx context.Context, p peer.ID, cs []cid.Cid) ([]bool, error)
+	Confirm(ctx context.Context, p peer.ID, cs []cid.Cid) error
+}
+
+// providers is the DHT fallback for finding a block during churn.
+type providers interface {
+	Provide(ctx context.Context, c cid.Cid) error
+	FindProviders(ctx context.Context, c cid.Cid, max int) ([]peer.AddrInfo, error)
+}
+
+// ErrTooFewMembers is a put on a network below its minimum size.
+var ErrTooFewMembers = fmt.Errorf("overlay: %w: fewer live members than the network minimum", xnode.ErrUnavailable)
+
+// blocks holds the put and get paths. It is the seam between the API and
+// placement: a blob is chunked, each block goes to its owners, and a get
+// walks owners in rank order.
+type blocks struct {
+	self       peer.ID
+	local      localBlocks
+	remote     remoteBlocks
+	dht        providers // may be nil
+	view       func() view
+	minMembers int
+	chunkSize  int
+	inflight   int // blocks of one put in flight at once
+	attemptTO  time.Duration
+	log        *slog.Logger
+	metrics    *metrics
+
+	wg sync.WaitGroup // background provides
+	bg context.Context
+}
+
+// storeOn stores b on p (self means the local store).
+func (bs *blocks) storeOn(ctx context.Context, p peer.ID, b block.Block, tentative bool) error {
+	if p == bs.self {
+		return bs.local.Put(ctx, b, tentative)
+	}
+	ctx, cancel := context.WithTimeout(ctx, bs.attemptTO)
+	defer cancel()
+	return bs.remote.PutBlock(ctx, p, b, tentative)
+}
+
+// place stores b durably on want members, the owners first, walking on down
+// the ranking past any that fail. It returns who holds it.
+func (bs *blocks) place(ctx context.Context, v view, b block.Block, want int) ([]peer.ID, error) {
+	ranked := v.ranked(b.CID)
+	var holders []peer.ID
+	var lastErr error
+	next := 0
+	for len(holders) < want && next < len(ranked) {
+		batch := ranked[next:min(next+want-len(holders), len(ranked))]
+		next += len(batch)
+		errs := make([]error, len(batch))
+		var wg sync.WaitGroup
+		for i, p := range batch {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = bs.storeOn(ctx, p, b, true)
+			}()
+		}
+		wg.Wait()
+		for i, p := range batch {
+			if errs[i] == nil {
+				holders = append(holders, p)
+				continue
+			}
+			lastErr = errs[i]
+			if ctx.Err() != nil {
+				return holders, ctx.Err()
+			}
+			bs.log.Warn("store on owner failed; trying the next member", "cid", b.CID, "peer", p, "err", errs[i])
+		}
+	}
+	if len(holders) < want {
+		return holders, fmt.Errorf("overlay: %w: block %s stored on %d of %d members: %v", xnode.ErrUnavailable, b.CID, len(holders), want, lastErr)
+	}
+	return holders, nil
+}
+
+// PutBlob streams r into chunks, places each on its owners in parallel, then
+// the manifest, then confirms every copy. It returns only when min(R, live
+// members) members hold every block durably; on any error nothing is
+// acknowledged and the tentative copies are left to GC.
+func (bs *blocks) PutBlob(ctx context.Context, r io.Reader) (api.PutResult, error) {
+	v := bs.view()
+	if v.size() < bs.minMembers {
+		return api.PutResult{}, fmt.Errorf("%w: %d live, need %d", ErrTooFewMembers, v.size(), bs.minMembers)
+	}
+	want := v.want()
+	ch, err := block.NewChunker(r, bs.chunkSize)
+	if err != nil {
+		return api.PutResult{}, err
+	}
+	var (
+		mu       sync.Mutex
+		confirms = map[peer.ID][]cid.Cid{}
+		m        block.Manifest
+	)
+	record := func(c cid.Cid, holders []peer.ID) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, p := range holders {
+			confirms[p] = append(confirms[p], c)
+		}
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(bs.inflight)
+	var readErr error
+	for {
+		b, err := ch.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			readErr = fmt.Errorf("overlay: reading blob: %w", err)
+			break
+		}
+		m.Add(b)
+		if len(m.Chunks) > block.MaxManifestChunks {
+			readErr = fmt.Errorf("overlay: %w: blob has more than %d chunks", xnode.ErrTooLarge, block.MaxManifestChunks)
+			break
+		}
+		if gctx.Err() != nil {
+			break
+		}
+		g.Go(func() error {
+			holders, err := bs.place(gctx, v, b, want)
+			if err != nil {
+				return err
+			}
+			record(b.CID, holders)
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return api.PutResult{}, err
+	}
+	if readErr != nil {
+		return api.PutResult{}, readErr
+	}
+	if err := ctx.Err(); err != nil {
+		return api.PutResult{}, err
+	}
+	root, err := m.Block()
+	if err != nil {
+		return api.PutResult{}, err
+	}
+	holders, err := bs.place(ctx, v, root, want)
+	if err != nil {
+		return api.PutResult{}, err
+	}
+	record(root.CID, holders)
+	if err := bs.confirm(ctx, confirms); err != nil {
+		return api.PutResult{}, err
+	}
+	bs.metrics.putBlobs.Inc()
+	bs.metrics.putBytes.Add(float64(m.Size))
+	bs.provide(root.CID)
+	return api.PutResult{CID: root.CID.String(), Size: m.Size, Chunks: len(m.Chunks), Replicas: want}, nil
+}
+
+// confirm tells every holder that its blocks belong to an acknowledged blob.
+func (bs *blocks) confirm(ctx context.Context, confirms map[peer.ID][]cid.Cid) error {
+	g, gctx := errgroup.WithContext(ctx)
+	for p, cs := range confirms {
+		g.Go(func() error {
+			if p == bs.self {
+				return bs.local.Confirm(gctx, cs)
+			}
+			for start := 0; start < len(cs); start += confirmBatch {
+				if err := bs.remote.Confirm(gctx, p, cs[start:min(start+confirmBatch, len(cs))]); err != nil {
+					return fmt.Errorf("overlay: confirm on %s: %w", p, err)
+				}
+			}
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+const confirmBatch = 2048
+
+// provide publishes a provider record for a root in the background: it is a
+// location fallback, not part of the acknowledgement.
+func (bs *blocks) provide(c cid.Cid) {
+	if bs.dht == nil || bs.bg == nil {
+		return
+	}
+	bs.wg.Add(1)
+	go func() {
+		defer bs.wg.Done()
+		ctx, cancel := context.WithTimeout(bs.bg, 30*time.Second)
+		defer cancel()
+		if err := bs.dht.Provide(ctx, c); err != nil && bs.bg.Err() == nil {
+			bs.log.Debug("provide failed", "cid", c, "err", err)
+		}
+	}()
+}
+
+// fetch returns block c, verified. It reads the local copy first; a corrupt
+// local copy has already been dropped by the store, so it is fetched again
+// from another owner and stored back. Then the owners in rank order, then
+// the rest of the membership, then DHT providers.
+func (bs *blocks) fetch(ctx context.Context, c cid.Cid) (block.Block, error) {
+	var corrupt bool
+	b, err := bs.local.Get(ctx, c)
+	switch {
+	case err == nil:
+		return b, nil
+	case errors.Is(err, xnode.ErrIntegrity):
+		corrupt = true
+		bs.log.Warn("local copy failed its integrity check; fetching another", "cid", c)
+	case !errors.Is(err, xnode.ErrNotFound):
+		return block.Block{}, err
+	}
+	var sawIntegrity, sawOther bool
+	tried := map[peer.ID]bool{bs.self: true}
+	try := func(p peer.ID) (block.Block, bool) {
+		if tried[p] {
+			return block.Block{}, false
+		}
+		tried[p] = true
+		actx, cancel := context.WithTimeout(ctx, bs.attemptTO)
+		defer cancel()
+		b, err := bs.remote.GetBlock(actx, p, c)
+		if err == nil {
+			return b, true
+		}
+		switch {
+		case errors.Is(err, xnode.ErrIntegrity):
+			sawIntegrity = true
+		case !errors.Is(err, xnode.ErrNotFound):
+			sawOther = true
+		}
+		bs.log.Debug("fetch from member failed", "cid", c, "peer", p, "err", err)
+		return block.Block{}, false
+	}
+	v := bs.view()
+	for _, p := range v.ranked(c) {
+		if ctx.Err() != nil {
+			return block.Block{}, ctx.Err()
+		}
+		if b, ok := try(p); ok {
+			return bs.keep(ctx, b, corrupt), nil
+		}
+	}
+	if bs.dht != nil {
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		provs, _ := bs.dht.FindProviders(pctx, c, 8)
+		cancel()
+		for _, ai := range provs {
+			if b, ok := try(ai.ID); ok {
+				return bs.keep(ctx, b, corrupt), nil
+			}
+		}
+	}
+	switch {
+	case corrupt || sawIntegrity:
+		return block.Block{}, fmt.Errorf("overlay: block %s: %w: no intact copy found", c, xnode.ErrIntegrity)
+	case sawOther:
+		return block.Block{}, fmt.Errorf("overlay: block %s: %w: no member holding it answered", c, xnode.ErrUnavailable)
+	}
+	return block.Block{}, fmt.Errorf("overlay: block %s: %w", c, xnode.ErrNotFound)
+}
+
+// keep stores a block fetched to replace a corrupt local copy.
+func (bs *blocks) keep(ctx context.Context, b block.Block, replace bool) block.Block {
+	if replace {
+		if err := bs.local.Put(ctx, b, false); err != nil {
+			bs.log.Warn("could not store the repaired copy", "cid", b.CID, "err", err)
+		} else {
+			bs.metrics.repairedCorrupt.Inc()
+		}
+	}
+	return b
+}
+
+// OpenBlob fetches and decodes the manifest of root.
+func (bs *blocks) OpenBlob(ctx context.Context, root cid.Cid) (api.Blob, error) {
+	if !block.IsManifest(root) {
+		return nil, fmt.Errorf("overlay: %w: %s is a chunk, not a blob root", xnode.ErrInvalidArgument, root)
+	}
+	mb, err := bs.fetch(ctx, root)
+	if err != nil {
+		return nil, err
+	}
+	m, err := block.DecodeManifest(mb.Data)
+	if err != nil {
+		return nil, fmt.Errorf("overlay: blob %s: %w", root, err)
+	}
+	return &blob{bs: bs, m: m}, nil
+}
+
+// blob is an opened blob.
+type blob struct {
+	bs *blocks
+	m  block.Manifest
+}
+
+func (b *blob) Size() uint64 { return b.m.Size }
+
+// Range reads n bytes from off, fetching the chunks ahead of the reader a
+// few at a time so a get runs at several owners in parallel.
+func (b *blob) Range(ctx context.Context, off, n uint64) (io.ReadCloser, error) {
+	if off > b.m.Size || n > b.m.Size-off {
+		return nil, fmt.Errorf("overlay: %w: range %d+%d past size %d", xnode.ErrInvalidArgument, off, n, b.m.Size)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	rr := &rangeReader{cancel: cancel, remaining: n}
+	if n == 0 {
+		return rr, nil
+	}
+	first, start := b.m.ChunkAt(off)
+	last, _ := b.m.ChunkAt(off + n - 1)
+	rr.skip = off - start
+	rr.chunks = make(chan chunkResult, prefetch)
+	rr.wg.Add(1)
+	go func() {
+		defer rr.wg.Done()
+		defer close(rr.chunks)
+		// A window of fetches in flight, delivered in order.
+		type pending struct{ ch chan chunkResult }
+		window := make(chan pending, prefetch)
+		rr.wg.Add(1)
+		go func() {
+			defer rr.wg.Done()
+			defer close(window)
+			for i := first; i <= last; i++ {
+				p := pending{ch: make(chan chunkResult, 1)}
+				select {
+				case window <- p:
+				case <-ctx.Done():
+					return
+				}
+				ref := b.m.Chunks[i]
+				rr.wg.Add(1)
+				go func() {
+					defer rr.wg.Done()
+					blk, err := b.bs.fetch(ctx, ref.CID)
+					p.ch <- chunkResult{data: blk.Data, err: err}
+				}()
+			}
+		}()
+		for p := range window {
+			var res chunkResult
+			select {
+			case res = <-p.ch:
+			case <-ctx.Done():
+				res = chunkResult{err: ctx.Err()}
+			}
+			select {
+			case rr.chunks <- res:
+			case <-ctx.Done():
+				return
+			}
+			if res.err != nil {
+				return
+			}
+		}
+	}()
+	return rr, nil
+}
+
+const prefetch = 4
+
+type chunkResult struct {
+	data []byte
+	err  error
+}
+
+type rangeReader struct {
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	chunks    chan chunkResult
+	cur       []byte
+	skip      uint64
+	remaining uint64
+	err       error
+	closeOnce sync.Once
+}
+
+func (r *rangeReader) Read(p []byte) (int, error) {
+	for len(r.cur) == 0 {
+		if r.err != nil {
+			return 0, r.err
+		}
+		if r.remaining == 0 {
+			return 0, io.EOF
+		}
+		res, ok := <-r.chunks
+		if !ok {
+			r.err = fmt.Errorf("overlay: %w: blob read ended early", xnode.ErrUnavailable)
+			continue
+		}
+		if res.err != nil {
+			r.err = res.err
+			continue
+		}
+		data := res.data
+		if r.skip > 0 {
+			data = data[min(r.skip, uint64(len(data))):]
+			r.skip = 0
+		}
+		if uint64(len(data)) > r.remaining {
+			data = data[:r.remaining]
+		}
+		r.cur = data
+	}
+	n := copy(p, r.cur)
+	r.cur = r.cur[n:]
+	r.remaining -= uint64(n)
+	return n, nil
+}
+
+func (r *rangeReader) Close() error {
+	r.closeOnce.Do(func() {
+		r.cancel()
+		if r.chunks != nil {
+			for range r.chunks { // drain so the producer can exit
+			}
+		}
+		r.wg.Wait()
+	})
+	return nil
+}

@@ -1,0 +1,217 @@
+package overlay
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/multiformats/go-multiaddr"
+
+	"github.com/xnode/xnode"
+	"github.com/xnode/xnode/abci"
+	"github.com/xnode/xnode/consensus"
+)
+
+// Home is a node's directory (DESIGN.md "Defaults"):
+//
+//	config.toml          node configuration
+//	keys/identity.key    libp2p identity (ed25519), so the peer id survives restarts
+//	keys/operator.key    operator key (ed25519): signs transactions; it is also the
+//	                     CometBFT validator key, so a validator attests with it
+//	cometbft/            CometBFT home: config, genesis, data, priv validator
+//	data/blocks          block store (badger)
+//	data/app             ABCI application state (badger)
+type Home string
+
+// ErrHomeExists is returned when creating a home over an existing one.
+var ErrHomeExists = fmt.Errorf("overlay: home %w: already initialised", xnode.ErrConflict)
+
+// Path helpers.
+func (h Home) ConfigPath() string   { return filepath.Join(string(h), "config.toml") }
+func (h Home) IdentityPath() string { return filepath.Join(string(h), "keys", "identity.key") }
+func (h Home) OperatorPath() string { return filepath.Join(string(h), "keys", "operator.key") }
+func (h Home) CometHome() string    { return filepath.Join(string(h), "cometbft") }
+func (h Home) BlocksDir() string    { return filepath.Join(string(h), "data", "blocks") }
+func (h Home) AppDir() string       { return filepath.Join(string(h), "data", "app") }
+func (h Home) GenesisPath() string  { return filepath.Join(h.CometHome(), "config", "genesis.json") }
+
+// Exists reports whether the home has been initialised.
+func (h Home) Exists() bool {
+	_, err := os.Stat(h.ConfigPath())
+	return err == nil
+}
+
+// InitOptions describes a new home.
+type InitOptions struct {
+	// ChainID names the network. Default "xnode-dev".
+	ChainID string
+	// Config is written to config.toml (DefaultConfig with flags applied).
+	Config Config
+	// Params are the network parameters put in the genesis; default
+	// abci.DevParams() for a single-node network.
+	Params *abci.Params
+	// OperatorKey is the node's operator key; generated when nil.
+	OperatorKey ed25519.PrivateKey
+	// Validators is the genesis validator set; empty means this node alone.
+	Validators []consensus.Validator
+	// GenesisTime is the chain's start; default now.
+	GenesisTime time.Time
+}
+
+// Init creates a home for a new network whose genesis this node writes.
+func Init(h Home, opts InitOptions) error {
+	if h.Exists() {
+		return fmt.Errorf("%w: %s", ErrHomeExists, h)
+	}
+	if opts.ChainID == "" {
+		opts.ChainID = "xnode-dev"
+	}
+	params := abci.DevParams()
+	if opts.Params != nil {
+		params = *opts.Params
+	}
+	if err := params.Validate(); err != nil {
+		return err
+	}
+	if err := opts.Config.Validate(); err != nil {
+		return err
+	}
+	op, err := prepareKeys(h, opts.OperatorKey)
+	if err != nil {
+		return err
+	}
+	appState, err := json.Marshal(abci.GenesisState{Params: params})
+	if err != nil {
+		return fmt.Errorf("overlay: genesis app state: %w", err)
+	}
+	if opts.GenesisTime.IsZero() {
+		opts.GenesisTime = time.Now().UTC()
+	}
+	if err := consensus.Init(consensus.InitConfig{
+		Home:        h.CometHome(),
+		ChainID:     opts.ChainID,
+		Moniker:     opts.Config.Moniker,
+		Key:         op,
+		Validators:  opts.Validators,
+		AppState:    appState,
+		GenesisTime: opts.GenesisTime,
+	}); err != nil {
+		return err
+	}
+	// config.toml last: its presence marks the home as complete.
+	return WriteConfig(h.ConfigPath(), opts.Config)
+}
+
+// InitFromGenesis creates a home for a node joining an existing network.
+func InitFromGenesis(h Home, cfg Config, genesis []byte) error {
+	if h.Exists() {
+		return fmt.Errorf("%w: %s", ErrHomeExists, h)
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	op, err := prepareKeys(h, nil)
+	if err != nil {
+		return err
+	}
+	if err := consensus.InitFromGenesis(h.CometHome(), genesis, op, cfg.Moniker); err != nil {
+		return err
+	}
+	return WriteConfig(h.ConfigPath(), cfg)
+}
+
+func prepareKeys(h Home, op ed25519.PrivateKey) (ed25519.PrivateKey, error) {
+	if err := os.MkdirAll(filepath.Dir(h.IdentityPath()), 0o700); err != nil {
+		return nil, fmt.Errorf("overlay: keys: %w", err)
+	}
+	if _, err := LoadOrCreateIdentity(h.IdentityPath()); err != nil {
+		return nil, err
+	}
+	if op == nil {
+		var err error
+		if _, op, err = ed25519.GenerateKey(rand.Reader); err != nil {
+			return nil, err
+		}
+	}
+	if err := writeOperatorKey(h.OperatorPath(), op); err != nil {
+		return nil, err
+	}
+	return op, nil
+}
+
+// LoadOrCreateIdentity returns the libp2p identity stored at path, creating
+// an ed25519 one on first use.
+func LoadOrCreateIdentity(path string) (crypto.PrivKey, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		k, err := crypto.UnmarshalPrivateKey(b)
+		if err != nil {
+			return nil, fmt.Errorf("overlay: identity %s: %w", path, err)
+		}
+		return k, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("overlay: identity: %w", err)
+	}
+	k, _, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	b, err = crypto.MarshalPrivateKey(k)
+	if err != nil {
+		return nil, err
+	}
+	if err := writeFileAtomic(path, b, 0o600); err != nil {
+		return nil, fmt.Errorf("overlay: identity: %w", err)
+	}
+	return k, nil
+}
+
+type operatorKeyFile struct {
+	Type    string `json:"type"`
+	PrivKey []byte `json:"priv_key"`
+}
+
+func writeOperatorKey(path string, k ed25519.PrivateKey) error {
+	b, err := json.MarshalIndent(operatorKeyFile{Type: "ed25519", PrivKey: k}, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(path, b, 0o600)
+}
+
+// LoadOperatorKey reads the operator key.
+func LoadOperatorKey(path string) (ed25519.PrivateKey, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("overlay: operator key: %w", err)
+	}
+	var f operatorKeyFile
+	if err := json.Unmarshal(b, &f); err != nil || f.Type != "ed25519" || len(f.PrivKey) != ed25519.PrivateKeySize {
+		return nil, fmt.Errorf("overlay: operator key %s: not an ed25519 key file", path)
+	}
+	return ed25519.PrivateKey(f.PrivKey), nil
+}
+
+// ParseBootstrap parses a bootstrap multiaddr, which must name its peer.
+func ParseBootstrap(s string) (peer.AddrInfo, error) {
+	s = strings.TrimSpace(s)
+	ma, err := multiaddr.NewMultiaddr(s)
+	if err != nil {
+		return peer.AddrInfo{}, fmt.Errorf("%w: bootstrap %q: %v", xnode.ErrInvalidArgument, s, err)
+	}
+	ai, err := peer.AddrInfoFromP2pAddr(ma)
+	if err != nil {
+		return peer.AddrInfo{}, fmt.Errorf("%w: bootstrap %q must end in /p2p/<peer id>", xnode.ErrInvalidArgument, s)
+	}
+	return *ai, nil
+}

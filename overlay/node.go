@@ -1,0 +1,639 @@
+package overlay
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"log/slog"
+	"io"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	cmttypes "github.com/cometbft/cometbft/types"
+	"github.com/ipfs/go-cid"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
+	"github.com/multiformats/go-multiaddr"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/xnode/xnode"
+	"github.com/xnode/xnode/abci"
+	"github.com/xnode/xnode/api"
+	"github.com/xnode/xnode/block"
+	"github.com/xnode/xnode/consensus"
+	"github.com/xnode/xnode/dht"
+	"github.com/xnode/xnode/gossip"
+	"github.com/xnode/xnode/overlay/transfer"
+	"github.com/xnode/xnode/storage"
+	"github.com/xnode/xnode/verify"
+)
+
+// Options configure a Node beyond its config.toml.
+type Options struct {
+	// Home is the node's directory, made by Init or InitFromGenesis.
+	Home Home
+	// Config is the loaded config.toml with any flag overrides applied.
+	Config Config
+	// Version is announced to peers and shown in status.
+	Version string
+	// Logger receives every log line; it should carry the node's name.
+	Logger *slog.Logger
+	// Tuning overrides intervals for tests and local networks; nil keeps
+	// the production values.
+	Tuning *Tuning
+}
+
+// Tuning holds knobs a test or a local network shortens. Zero fields keep
+// the defaults.
+type Tuning struct {
+	// Gossip replaces the gossip configuration (network name is filled in).
+	Gossip *gossip.Config
+	// DHT replaces the DHT configuration (network and bootstrap are filled in).
+	DHT *dht.Config
+	// AttemptTimeout bounds one block transfer attempt. Default 20s.
+	AttemptTimeout time.Duration
+	// VerifyInterval is how often the verifier looks for pending records
+	// besides new blocks. Default 5s.
+	VerifyInterval time.Duration
+}
+
+// Node is one running xnode.
+type Node struct {
+	opts  Options
+	cfg   Config
+	log   *slog.Logger
+	reg   *prometheus.Registry
+	tune  Tuning
+	start time.Time
+
+	chainID  string
+	genesis  *cmttypes.GenesisDoc
+	params   abci.Params
+	operator ed25519.PrivateKey
+	nonce    atomic.Uint64
+
+	host    host.Host
+	store   *storage.Store
+	xfer    *transfer.Service
+	ps      *pubsub.PubSub
+	members *gossip.Service
+	router  *dht.Router
+	app     *abci.App
+	chain   *consensus.Node
+	blocks  *blocks
+	repair  *repairer
+	verif   *verify.Verifier
+	scrub   *verify.Scrubber
+	api     *api.Server
+	metrics *metrics
+	apiURL  atomic.Value // string
+
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	closers   []func() error
+	closeOnce sync.Once
+	closeErr  error
+	started   atomic.Bool
+}
+
+// New checks opts and returns a node that has started nothing.
+func New(opts Options) (*Node, error) {
+	if !opts.Home.Exists() {
+		return nil, fmt.Errorf("overlay: %w: no node home at %s (run xnode init)", xnode.ErrNotFound, opts.Home)
+	}
+	if err := opts.Config.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Version == "" {
+		opts.Version = "dev"
+	}
+	n := &Node{opts: opts, cfg: opts.Config, log: opts.Logger, reg: prometheus.NewRegistry()}
+	if opts.Tuning != nil {
+		n.tune = *opts.Tuning
+	}
+	if n.tune.AttemptTimeout <= 0 {
+		n.tune.AttemptTimeout = 20 * time.Second
+	}
+	if n.tune.VerifyInterval <= 0 {
+		n.tune.VerifyInterval = 5 * time.Second
+	}
+	return n, nil
+}
+
+// Registry is the node's Prometheus registry (served at /metrics).
+func (n *Node) Registry() *prometheus.Registry { return n.reg }
+
+func (n *Node) onClose(f func() error) { n.closers = append(n.closers, f) }
+
+// Start brings the node up. On error everything started so far is closed.
+func (n *Node) Start(ctx context.Context) (err error) {
+	if !n.started.CompareAndSwap(false, true) {
+		return errors.New("overlay: node already started")
+	}
+	n.start = time.Now()
+	defer func() {
+		if err != nil {
+			n.Close()
+		}
+	}()
+	runCtx, cancel := context.WithCancel(context.Background())
+	n.cancel = cancel
+	n.onClose(func() error { cancel(); n.wg.Wait(); return nil })
+	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	n.metrics = newMetrics(n.reg)
+	home := n.opts.Home
+
+	// Keys, genesis and network parameters.
+	key, err := LoadOrCreateIdentity(home.IdentityPath())
+	if err != nil {
+		return err
+	}
+	if n.operator, err = LoadOperatorKey(home.OperatorPath()); err != nil {
+		return err
+	}
+	if n.genesis, err = consensus.LoadGenesis(home.CometHome()); err != nil {
+		return err
+	}
+	n.chainID = n.genesis.ChainID
+	gs, err := abci.ParseGenesisState(n.genesis.AppState)
+	if err != nil {
+		return fmt.Errorf("overlay: genesis app state: %w", err)
+	}
+	n.params = gs.Params
+	n.nonce.Store(uint64(time.Now().UnixNano()))
+
+	// Storage.
+	scfg := storage.DefaultConfig(home.BlocksDir())
+	scfg.SyncWrites = n.cfg.Storage.SyncWrites
+	scfg.TentativeGrace = n.cfg.Storage.TentativeGrace.D()
+	scfg.GCInterval = n.cfg.Storage.GCInterval.D()
+	if n.store, err = storage.Open(scfg, n.reg, n.log.With("part", "storage")); err != nil {
+		return err
+	}
+	n.onClose(n.store.Close)
+	if err := n.store.Start(runCtx); err != nil {
+		return err
+	}
+
+	// libp2p host and block transfer.
+	if n.host, err = newHost(key, n.cfg.P2P.Listen, HostLimits{
+		MaxMemory: n.cfg.P2P.MaxMemoryMB << 20, MaxFDs: n.cfg.P2P.MaxFileDescriptors,
+		ConnLow: n.cfg.P2P.ConnLow, ConnHigh: n.cfg.P2P.ConnHigh, ConnGrace: time.Minute,
+	}, n.opts.Version); err != nil {
+		return err
+	}
+	n.onClose(n.host.Close)
+	n.log = n.log.With("peer", n.host.ID().ShortString())
+	if n.xfer, err = transfer.New(transfer.DefaultConfig(), n.host, n.store, n.reg, n.log.With("part", "transfer")); err != nil {
+		return err
+	}
+	if err := n.xfer.Start(runCtx); err != nil {
+		return err
+	}
+	n.onClose(n.xfer.Close)
+	n.serveGenesis()
+
+	// Consensus: the app, then CometBFT.
+	if n.app, err = abci.New(abci.Config{Dir: home.AppDir(), Logger: n.log.With("part", "abci")}, n.reg); err != nil {
+		return err
+	}
+	n.onClose(n.app.Close)
+	ccfg := consensus.DefaultConfig()
+	ccfg.Home = home.CometHome()
+	ccfg.Moniker = n.cfg.Moniker
+	ccfg.P2PListen = n.cfg.Consensus.P2PListen
+	ccfg.RPCListen = n.cfg.Consensus.RPCListen
+	ccfg.PersistentPeers = n.cfg.Consensus.PersistentPeers
+	ccfg.TimeoutCommit = n.cfg.Consensus.TimeoutCommit.D()
+	ccfg.CreateEmptyBlocks = true
+	ccfg.CreateEmptyBlocksInterval = n.cfg.Consensus.EmptyBlocksInterval.D()
+	if n.chain, err = consensus.New(ccfg, n.app, n.log.With("part", "cometbft")); err != nil {
+		return err
+	}
+	if err := n.chain.Start(runCtx); err != nil {
+		return err
+	}
+	n.onClose(n.chain.Close)
+
+	// Membership.
+	gcfg := gossip.DefaultConfig()
+	if n.tune.Gossip != nil {
+		gcfg = *n.tune.Gossip
+	} else {
+		gcfg.HeartbeatInterval = n.cfg.Gossip.HeartbeatInterval.D()
+		gcfg.SuspectPhi = n.cfg.Gossip.SuspectPhi
+		gcfg.FailPhi = n.cfg.Gossip.FailPhi
+	}
+	gcfg.Network = n.chainID
+	if n.ps, err = gossip.NewPubSub(runCtx, n.host, gcfg); err != nil {
+		return err
+	}
+	if n.members, err = gossip.New(gcfg, n.host, n.ps, n.announcement, n.reg, n.log.With("part", "gossip")); err != nil {
+		return err
+	}
+	if err := n.members.Start(runCtx); err != nil {
+		return err
+	}
+	n.onClose(n.members.Close)
+
+	// Peer routing: bootstrap, discovery, providers.
+	dcfg := dht.DefaultConfig()
+	if n.tune.DHT != nil {
+		dcfg = *n.tune.DHT
+	}
+	dcfg.Network = n.chainID
+	dcfg.AllowLoopback = true
+	dcfg.Bootstrap = nil
+	for _, s := range n.cfg.P2P.Bootstrap {
+		ma, err := multiaddr.NewMultiaddr(s)
+		if err != nil {
+			return fmt.Errorf("overlay: bootstrap %q: %w", s, err)
+		}
+		dcfg.Bootstrap = append(dcfg.Bootstrap, ma)
+	}
+	if n.router, err = dht.New(dcfg, n.host, n.log.With("part", "dht")); err != nil {
+		return err
+	}
+	if err := n.router.Start(runCtx); err != nil {
+		return err
+	}
+	n.onClose(n.router.Close)
+
+	// The block paths, repair and verification.
+	n.blocks = &blocks{
+		self: n.host.ID(), local: n.store, remote: n.xfer, dht: n.router,
+		view: n.liveView, minMembers: int(n.params.MinMembers), chunkSize: int(n.params.MaxChunkSize),
+		inflight: 8, attemptTO: n.tune.AttemptTimeout, log: n.log.With("part", "blocks"), metrics: n.metrics, bg: runCtx,
+	}
+	n.onClose(func() error { n.blocks.wg.Wait(); return nil })
+	n.repair = newRepairer(n.blocks, n.repairView, n.cfg.Repair.Concurrency, n.cfg.Repair.AntiEntropyInterval.D(), n.log.With("part", "repair"), n.metrics)
+	n.goRun(func() { n.repair.run(runCtx) })
+	n.goRun(func() { n.watchMembers(runCtx) })
+	if err := n.startVerification(runCtx); err != nil {
+		return err
+	}
+
+	// The API last, once everything it serves is up.
+	acfg := api.DefaultConfig()
+	acfg.Listen = n.cfg.API.Listen
+	acfg.MaxBodyBytes = n.cfg.API.MaxBodyBytes
+	acfg.MaxInFlight = n.cfg.API.MaxInFlight
+	if n.api, err = api.New(acfg, n, n.reg, n.reg, n.log.With("part", "api")); err != nil {
+		return err
+	}
+	if err := n.api.Start(runCtx); err != nil {
+		return err
+	}
+	n.apiURL.Store("http://" + n.api.Addr())
+	n.onClose(func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		return n.api.Shutdown(ctx)
+	})
+	n.log.Info("node started", "peer_id", n.host.ID(), "api", n.APIURL(), "chain_id", n.chainID,
+		"replication", n.params.ReplicationFactor, "addrs", n.host.Addrs())
+	return nil
+}
+
+func (n *Node) goRun(f func()) {
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		f()
+	}()
+}
+
+// Leave announces a graceful departure so peers mark this node left rather
+// than waiting to detect a failure. Close still has to be called.
+func (n *Node) Leave(ctx context.Context) error {
+	if n.members == nil {
+		return nil
+	}
+	return n.members.Leave(ctx)
+}
+
+// Close stops every part in reverse start order and waits for them.
+func (n *Node) Close() error {
+	n.closeOnce.Do(func() {
+		var errs []error
+		for i := len(n.closers) - 1; i >= 0; i-- {
+			if err := n.closers[i](); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		n.closeErr = errors.Join(errs...)
+	})
+	return n.closeErr
+}
+
+// ID is the node's peer id.
+func (n *Node) ID() peer.ID { return n.host.ID() }
+
+// Host is the node's libp2p host.
+func (n *Node) Host() host.Host { return n.host }
+
+// Store is the node's local block store.
+func (n *Node) Store() *storage.Store { return n.store }
+
+// APIURL is the base URL of the node's HTTP API.
+func (n *Node) APIURL() string {
+	s, _ := n.apiURL.Load().(string)
+	return s
+}
+
+// Addrs returns the node's full multiaddrs, each ending in /p2p/<id>.
+func (n *Node) Addrs() []string {
+	ai := peer.AddrInfo{ID: n.host.ID(), Addrs: n.host.Addrs()}
+	mas, err := peer.AddrInfoToP2pAddrs(&ai)
+	if err != nil {
+		return nil
+	}
+	out := make([]string, len(mas))
+	for i, ma := range mas {
+		out[i] = ma.String()
+	}
+	sort.Strings(out)
+	return out
+}
+
+// announcement is what gossip publishes about this node.
+func (n *Node) announcement() gossip.Announcement {
+	a := gossip.Announcement{
+		PeerID:   n.host.ID(),
+		Addrs:    n.host.Addrs(),
+		Capacity: n.cfg.P2P.Capacity,
+		Tags:     n.cfg.Gossip.Tags,
+		Version:  n.opts.Version,
+	}
+	if u := n.APIURL(); u != "" {
+		a.APIAddr = u[len("http://"):]
+	}
+	if n.store != nil {
+		a.Used = uint64(n.store.Usage().Bytes)
+	}
+	if n.chain != nil {
+		a.CometNodeID = n.chain.NodeID()
+		a.CometP2P = n.chain.P2PAddress()
+	}
+	return a
+}
+
+// memberInfos lists self and every known member not gone.
+func (n *Node) memberInfos() []memberInfo {
+	out := []memberInfo{{ID: n.host.ID(), Capacity: n.cfg.P2P.Capacity, LastSeen: time.Now()}}
+	for _, m := range n.members.Members() {
+		if m.PeerID == n.host.ID() || m.State == gossip.Left {
+			continue
+		}
+		out = append(out, memberInfo{ID: m.PeerID, Capacity: m.Capacity, Failed: m.State == gossip.Failed, LastSeen: m.LastSeen})
+	}
+	return out
+}
+
+// liveView is the view of the put and get paths: members that answer.
+func (n *Node) liveView() view {
+	return newView(n.host.ID(), int(n.params.ReplicationFactor), n.memberInfos(), time.Now(), -1)
+}
+
+// repairView keeps a failed member in place until the repair grace passes.
+func (n *Node) repairView() view {
+	return newView(n.host.ID(), int(n.params.ReplicationFactor), n.memberInfos(), time.Now(), n.cfg.Repair.Grace.D())
+}
+
+// watchMembers reacts to membership events: it teaches the peerstore and
+// CometBFT the addresses members announce, and triggers repair when the
+// owner sets may have changed (at once on a join or a leave, after the grace
+// period on a failure).
+func (n *Node) watchMembers(ctx context.Context) {
+	events, cancel := n.members.Subscribe()
+	defer cancel()
+	timers := map[*time.Timer]struct{}{}
+	defer func() {
+		for t := range timers {
+			t.Stop()
+		}
+	}()
+	fire := make(chan *time.Timer, 16)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case t := <-fire:
+			delete(timers, t)
+			n.repair.Trigger()
+		case ev, ok := <-events:
+			if !ok {
+				return
+			}
+			m := ev.Member
+			if m.PeerID == n.host.ID() {
+				continue
+			}
+			switch ev.Kind {
+			case gossip.Joined, gossip.Updated:
+				n.host.Peerstore().AddAddrs(m.PeerID, m.Addrs, peerstore.RecentlyConnectedAddrTTL)
+				if m.CometP2P != "" && m.CometNodeID != "" {
+					if err := n.chain.DialPeers([]string{m.CometNodeID + "@" + m.CometP2P}, true); err != nil {
+						n.log.Debug("could not add consensus peer", "peer", m.PeerID, "err", err)
+					}
+				}
+				if ev.Kind == gossip.Joined {
+					n.repair.Trigger()
+				}
+			case gossip.Left:
+				n.repair.Trigger()
+			case gossip.Failed:
+				var t *time.Timer
+				t = time.AfterFunc(n.cfg.Repair.Grace.D()+time.Second, func() {
+					select {
+					case fire <- t:
+					default:
+					}
+				})
+				timers[t] = struct{}{}
+			}
+		}
+	}
+}
+
+// PutBlob stores a blob on its owners (api.Node).
+func (n *Node) PutBlob(ctx context.Context, r io.Reader) (api.PutResult, error) {
+	return n.blocks.PutBlob(ctx, r)
+}
+
+// OpenBlob opens a blob for reading (api.Node).
+func (n *Node) OpenBlob(ctx context.Context, c cid.Cid) (api.Blob, error) {
+	return n.blocks.OpenBlob(ctx, c)
+}
+
+// Status reports the node (api.Node).
+func (n *Node) Status(ctx context.Context) (api.Status, error) {
+	u := n.store.Usage()
+	st := api.Status{
+		PeerID: n.host.ID().String(), Addrs: n.Addrs(), API: n.APIURL(), ChainID: n.chainID,
+		Members: n.liveView().size(), Storage: api.StorageUsage{Blocks: u.Blocks, Bytes: u.Bytes},
+		Version: n.opts.Version, Replication: int(n.params.ReplicationFactor),
+	}
+	cs, err := n.chain.Status(ctx)
+	if err != nil {
+		return st, err
+	}
+	st.Height, st.CatchingUp, st.AppHash, st.CometNodeID = cs.Height, cs.CatchingUp, cs.AppHash, cs.NodeID
+	return st, nil
+}
+
+// Ready reports readiness: the host listens, this node has joined the
+// membership, and the chain has caught up (api.Node).
+func (n *Node) Ready(ctx context.Context) []api.Check {
+	checks := []api.Check{{Name: "host", OK: len(n.host.Addrs()) > 0}}
+	live := n.liveView().size()
+	joined := api.Check{Name: "membership", OK: true, Detail: fmt.Sprintf("%d live members", live)}
+	if len(n.cfg.P2P.Bootstrap) > 0 && live < 2 {
+		joined.OK = false
+		joined.Detail = "no other member seen yet"
+	}
+	checks = append(checks, joined)
+	chain := api.Check{Name: "chain", OK: false}
+	if cs, err := n.chain.Status(ctx); err != nil {
+		chain.Detail = err.Error()
+	} else {
+		chain.OK = !cs.CatchingUp && cs.Height >= 1
+		chain.Detail = fmt.Sprintf("height %d, catching up %t", cs.Height, cs.CatchingUp)
+	}
+	return append(checks, chain)
+}
+
+// Members lists the membership table, self first (api.Node).
+func (n *Node) Members(ctx context.Context) ([]api.Member, error) {
+	self := n.announcement()
+	out := []api.Member{{
+		PeerID: self.PeerID.String(), State: "alive", Addrs: addrStrings(self.Addrs), API: n.APIURL(),
+		Capacity: self.Capacity, Used: self.Used, Tags: self.Tags, LastSeen: time.Now().UTC(), Self: true,
+	}}
+	for _, m := range n.members.Members() {
+		if m.PeerID == n.host.ID() {
+			continue
+		}
+		u := ""
+		if m.APIAddr != "" {
+			u = "http://" + m.APIAddr
+		}
+		out = append(out, api.Member{
+			PeerID: m.PeerID.String(), State: m.State.String(), Addrs: addrStrings(m.Addrs), API: u,
+			Capacity: m.Capacity, Used: m.Used, Tags: m.Tags, LastSeen: m.LastSeen.UTC(), Phi: m.Phi,
+		})
+	}
+	return out, nil
+}
+
+func addrStrings(mas []multiaddr.Multiaddr) []string {
+	out := make([]string, len(mas))
+	for i, ma := range mas {
+		out[i] = ma.String()
+	}
+	return out
+}
+
+// Locate ranks the owners of a blob's root and of each of its chunks and
+// probes which of them hold each block; it also lists DHT providers of the
+// root (api.Node).
+func (n *Node) Locate(ctx context.Context, c cid.Cid) (api.Location, error) {
+	v := n.liveView()
+	cids := []cid.Cid{c}
+	sizes := []int{0}
+	if block.IsManifest(c) {
+		if mb, err := n.blocks.fetch(ctx, c); err == nil {
+			sizes[0] = len(mb.Data)
+			if m, err := block.DecodeManifest(mb.Data); err == nil {
+				for _, ch := range m.Chunks {
+					cids = append(cids, ch.CID)
+					sizes = append(sizes, int(ch.Size))
+				}
+			}
+		}
+	}
+	owners := make([][]peer.ID, len(cids))
+	ask := map[peer.ID][]int{}
+	for i, bc := range cids {
+		owners[i] = v.owners(bc)
+		for _, p := range owners[i] {
+			ask[p] = append(ask[p], i)
+		}
+	}
+	has := make([]map[peer.ID]bool, len(cids))
+	for i := range has {
+		has[i] = map[peer.ID]bool{}
+	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for p, idx := range ask {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cs := make([]cid.Cid, len(idx))
+			for j, i := range idx {
+				cs[j] = cids[i]
+			}
+			var got []bool
+			var err error
+			if p == n.host.ID() {
+				got, err = n.store.HasMany(ctx, cs)
+			} else {
+				actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+				got, err = n.xfer.HasMany(actx, p, cs)
+				cancel()
+			}
+			if err != nil || len(got) != len(cs) {
+				return
+			}
+			mu.Lock()
+			for j, i := range idx {
+				has[i][p] = got[j]
+			}
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	toOwners := func(i int) []api.Owner {
+		out := make([]api.Owner, len(owners[i]))
+		for r, p := range owners[i] {
+			out[r] = api.Owner{Peer: p.String(), Rank: r + 1, Has: has[i][p]}
+		}
+		return out
+	}
+	loc := api.Location{CID: c.String(), Owners: toOwners(0)}
+	for i := 1; i < len(cids); i++ {
+		loc.Blocks = append(loc.Blocks, api.BlockLocation{CID: cids[i].String(), Size: sizes[i], Owners: toOwners(i)})
+	}
+	pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if provs, err := n.router.FindProviders(pctx, c, 16); err == nil {
+		for _, ai := range provs {
+			loc.Providers = append(loc.Providers, ai.ID.String())
+		}
+	}
+	if len(cids) == 1 && !anyHas(has[0]) && len(loc.Providers) == 0 {
+		return loc, fmt.Errorf("overlay: %w: no member holds %s", xnode.ErrNotFound, c)
+	}
+	return loc, nil
+}
+
+func anyHas(m map[peer.ID]bool) bool {
+	for _, h := range m {
+		if h {
+			return true
+		}
+	}
+	return false
+}
+
+var _ api.Node = (*Node)(nil)

@@ -1,0 +1,255 @@
+package overlay
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"golang.org/x/sync/errgroup"
+)
+
+// repairer re-replicates and rebalances the blocks this node holds
+// (DESIGN.md "Placement", repair). One pass walks the local index in batches;
+// for each block it asks the current owners (repair's view, where a failed
+// member keeps its place for the grace period) whether they hold it, then:
+//
+//   - if this node is an owner and the highest-ranked owner holding the block,
+//     it pushes the block to the owners that said they lack it;
+//   - if this node is not an owner and no owner holds the block, it pushes to
+//     all of them; once every owner confirms a copy, it drops its own.
+//
+// An owner that does not answer is neither pushed to nor counted as holding,
+// so a paused member causes no copies and no drops.
+type repairer struct {
+	bs          *blocks
+	view        func() view
+	concurrency int
+	interval    time.Duration
+	log         *slog.Logger
+	metrics     *metrics
+
+	trigger chan struct{}
+	passes  atomic.Int64
+	mu      sync.Mutex
+	last    passStats
+}
+
+// passStats says what one repair pass did.
+type passStats struct {
+	Checked, Pushed, Dropped int
+	Bytes                    int64
+	Took                     time.Duration
+}
+
+func newRepairer(bs *blocks, v func() view, concurrency int, interval time.Duration, log *slog.Logger, m *metrics) *repairer {
+	return &repairer{bs: bs, view: v, concurrency: concurrency, interval: interval, log: log, metrics: m, trigger: make(chan struct{}, 1)}
+}
+
+// Trigger asks for a pass soon; triggers while one is pending coalesce.
+func (r *repairer) Trigger() {
+	select {
+	case r.trigger <- struct{}{}:
+	default:
+	}
+}
+
+// run makes passes on every trigger and every interval until ctx ends.
+func (r *repairer) run(ctx context.Context) {
+	t := time.NewTicker(r.interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-r.trigger:
+		}
+		st, err := r.pass(ctx)
+		if err != nil && ctx.Err() == nil {
+			r.log.Warn("repair pass failed", "err", err)
+		}
+		if st.Pushed > 0 || st.Dropped > 0 {
+			r.log.Info("repair pass", "checked", st.Checked, "pushed", st.Pushed, "bytes", st.Bytes, "dropped", st.Dropped, "took", st.Took)
+		}
+	}
+}
+
+const repairBatch = 1024
+
+type localEntry struct {
+	c    cid.Cid
+	size int
+}
+
+// pass makes one repair pass over the local index.
+func (r *repairer) pass(ctx context.Context) (passStats, error) {
+	start := time.Now()
+	var st passStats
+	v := r.view()
+	var batch []localEntry
+	flush := func() error {
+		err := r.repairBatch(ctx, v, batch, &st)
+		batch = batch[:0]
+		return err
+	}
+	err := r.bs.local.ForEach(ctx, func(c cid.Cid, size int) error {
+		batch = append(batch, localEntry{c, size})
+		if len(batch) == repairBatch {
+			return flush()
+		}
+		return nil
+	})
+	if err == nil && len(batch) > 0 {
+		err = flush()
+	}
+	st.Took = time.Since(start)
+	r.passes.Add(1)
+	r.metrics.repairPasses.Inc()
+	r.mu.Lock()
+	r.last = st
+	r.mu.Unlock()
+	return st, err
+}
+
+func (r *repairer) repairBatch(ctx context.Context, v view, batch []localEntry, st *passStats) error {
+	self := r.bs.self
+	owners := make([][]peer.ID, len(batch))
+	ask := map[peer.ID][]int{} // peer → indexes into batch
+	for i, e := range batch {
+		owners[i] = v.owners(e.c)
+		for _, p := range owners[i] {
+			if p != self {
+				ask[p] = append(ask[p], i)
+			}
+		}
+	}
+	// has[i][p] is true/false when p answered, absent when it did not.
+	has := make([]map[peer.ID]bool, len(batch))
+	for i := range has {
+		has[i] = map[peer.ID]bool{}
+	}
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(r.concurrency)
+	for p, idx := range ask {
+		g.Go(func() error {
+			cs := make([]cid.Cid, len(idx))
+			for j, i := range idx {
+				cs[j] = batch[i].c
+			}
+			actx, cancel := context.WithTimeout(gctx, r.bs.attemptTO)
+			defer cancel()
+			got, err := r.bs.remote.HasMany(actx, p, cs)
+			if err != nil || len(got) != len(cs) {
+				r.log.Debug("repair: owner did not answer", "peer", p, "err", err)
+				return nil
+			}
+			mu.Lock()
+			for j, i := range idx {
+				has[i][p] = got[j]
+			}
+			mu.Unlock()
+			return nil
+		})
+	}
+	_ = g.Wait()
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+
+	type push struct {
+		i  int
+		to []peer.ID
+	}
+	var pushes []push
+	var drops []int
+	for i := range batch {
+		st.Checked++
+		os := owners[i]
+		if contains(os, self) {
+			// Push only if this node is the highest-ranked owner holding it.
+			first := true
+			for _, p := range os {
+				if p == self {
+					break
+				}
+				if has[i][p] {
+					first = false
+					break
+				}
+			}
+			if !first {
+				continue
+			}
+			var to []peer.ID
+			for _, p := range os {
+				if held, answered := has[i][p]; p != self && answered && !held {
+					to = append(to, p)
+				}
+			}
+			if len(to) > 0 {
+				pushes = append(pushes, push{i, to})
+			}
+			continue
+		}
+		held, answered := 0, 0
+		var to []peer.ID
+		for _, p := range os {
+			h, ok := has[i][p]
+			if !ok {
+				continue
+			}
+			answered++
+			if h {
+				held++
+			} else {
+				to = append(to, p)
+			}
+		}
+		switch {
+		case len(os) > 0 && held == len(os):
+			drops = append(drops, i)
+		case held == 0 && len(to) > 0:
+			pushes = append(pushes, push{i, to})
+		}
+	}
+
+	g, gctx = errgroup.WithContext(ctx)
+	g.SetLimit(r.concurrency)
+	var pushed, bytes atomic.Int64
+	for _, p := range pushes {
+		g.Go(func() error {
+			b, err := r.bs.local.Get(gctx, batch[p.i].c)
+			if err != nil {
+				r.log.Debug("repair: local copy unreadable", "cid", batch[p.i].c, "err", err)
+				return nil
+			}
+			for _, to := range p.to {
+				if err := r.bs.storeOn(gctx, to, b, false); err != nil {
+					r.log.Debug("repair: push failed", "cid", b.CID, "peer", to, "err", err)
+					continue
+				}
+				pushed.Add(1)
+				bytes.Add(int64(len(b.Data)))
+				r.metrics.repairBlocks.Inc()
+				r.metrics.repairBytes.Add(float64(len(b.Data)))
+			}
+			return nil
+		})
+	}
+	_ = g.Wait()
+	for _, i := range drops {
+		if err := r.bs.local.Delete(ctx, batch[i].c); err != nil {
+			return err
+		}
+		st.Dropped++
+		r.metrics.repairDropped.Inc()
+	}
+	st.Pushed += int(pushed.Load())
+	st.Bytes += bytes.Load()
+	return nil
+}

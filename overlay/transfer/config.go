@@ -1,0 +1,109 @@
+package transfer
+
+import (
+	"fmt"
+	"time"
+
+	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
+
+	"github.com/xnode/xnode"
+	"github.com/xnode/xnode/block"
+)
+
+// Config tunes the block transfer protocol. The zero value is not usable;
+// start from DefaultConfig.
+type Config struct {
+	// MaxFrameBytes bounds one frame (request or response) in bytes. A frame
+	// header claiming more resets the stream before anything is allocated.
+	// It must hold a PUT of the largest chunk. Default block.MaxChunkSize +
+	// 64 KiB.
+	MaxFrameBytes int
+	// MaxInboundPerPeer is how many requests from one remote peer are served
+	// at once. A request over the limit is answered BUSY at once (it does
+	// not queue), which the client reports as xnode.ErrOverloaded. Default 8.
+	MaxInboundPerPeer int
+	// MaxOutboundPerPeer is how many requests this node sends to one peer at
+	// once. Calls over the limit wait for a slot (bounded by their context).
+	// Default 8.
+	MaxOutboundPerPeer int
+	// MaxBatch is the most CIDs in one HAS or CONFIRM request. The client
+	// splits longer lists into several requests. Default 4096.
+	MaxBatch int
+	// RequestTimeout bounds one request, from opening the stream to reading
+	// the answer, on both sides; a caller's shorter context wins. Default 30 s.
+	RequestTimeout time.Duration
+}
+
+// DefaultConfig returns the defaults documented on Config.
+func DefaultConfig() Config {
+	return Config{
+		MaxFrameBytes:      block.MaxChunkSize + 64<<10,
+		MaxInboundPerPeer:  8,
+		MaxOutboundPerPeer: 8,
+		MaxBatch:           4096,
+		RequestTimeout:     30 * time.Second,
+	}
+}
+
+// putOverhead is the most a PUT frame adds to its data: op, flags, the CID
+// and its length prefix.
+const putOverhead = 2 + 2 + maxCIDBytes
+
+// Validate reports the first field that is out of range.
+func (c Config) Validate() error {
+	switch {
+	case c.MaxFrameBytes < block.MaxChunkSize+putOverhead:
+		return fmt.Errorf("transfer: %w: MaxFrameBytes %d below %d (largest chunk plus header)",
+			xnode.ErrInvalidArgument, c.MaxFrameBytes, block.MaxChunkSize+putOverhead)
+	case c.MaxFrameBytes > 64<<20:
+		return fmt.Errorf("transfer: %w: MaxFrameBytes %d over 64 MiB", xnode.ErrInvalidArgument, c.MaxFrameBytes)
+	case c.MaxInboundPerPeer < 1:
+		return fmt.Errorf("transfer: %w: MaxInboundPerPeer %d, want at least 1", xnode.ErrInvalidArgument, c.MaxInboundPerPeer)
+	case c.MaxOutboundPerPeer < 1:
+		return fmt.Errorf("transfer: %w: MaxOutboundPerPeer %d, want at least 1", xnode.ErrInvalidArgument, c.MaxOutboundPerPeer)
+	case c.MaxBatch < 1:
+		return fmt.Errorf("transfer: %w: MaxBatch %d, want at least 1", xnode.ErrInvalidArgument, c.MaxBatch)
+	case 16+c.MaxBatch*(2+maxCIDBytes) > c.MaxFrameBytes:
+		return fmt.Errorf("transfer: %w: MaxBatch %d does not fit in MaxFrameBytes %d",
+			xnode.ErrInvalidArgument, c.MaxBatch, c.MaxFrameBytes)
+	case c.RequestTimeout <= 0:
+		return fmt.Errorf("transfer: %w: RequestTimeout %s, want > 0", xnode.ErrInvalidArgument, c.RequestTimeout)
+	}
+	return nil
+}
+
+// AddLimits raises the resource manager's per-peer limits for this protocol
+// and its service so that MaxInboundPerPeer plus MaxOutboundPerPeer frames of
+// MaxFrameBytes fit at the priority this package reserves with. Call it on
+// the scaling config before building the resource manager:
+//
+//	limits := rcmgr.DefaultLimits
+//	libp2p.SetDefaultServiceLimits(&limits)
+//	transferCfg.AddLimits(&limits)
+//	mgr, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits.AutoScale()))
+//	... libp2p.New(libp2p.ResourceManager(mgr), ...)
+//
+// Without it the libp2p defaults (16 MiB per peer for an unknown protocol)
+// admit about three 4 MiB frames per peer at once; further requests are
+// answered BUSY, which is safe but slow.
+func (c Config) AddLimits(l *rcmgr.ScalingLimitConfig) {
+	frames := int64(c.MaxInboundPerPeer+c.MaxOutboundPerPeer) * int64(c.MaxFrameBytes)
+	// Reservations at reservePriority succeed up to (1+prio)/256 of a limit.
+	mem := frames*256/(1+int64(reservePriority)) + 1<<20
+
+	pp := l.ProtocolPeerBaseLimit
+	pp.Memory = max(pp.Memory, mem)
+	l.AddProtocolPeerLimit(ProtocolID, pp, l.ProtocolPeerLimitIncrease)
+
+	sp := l.ServicePeerBaseLimit
+	sp.Memory = max(sp.Memory, mem)
+	l.AddServicePeerLimit(ServiceName, sp, l.ServicePeerLimitIncrease)
+
+	svc := l.ServiceBaseLimit
+	svc.Memory = max(svc.Memory, 4*mem)
+	l.AddServiceLimit(ServiceName, svc, l.ServiceLimitIncrease)
+
+	proto := l.ProtocolBaseLimit
+	proto.Memory = max(proto.Memory, 4*mem)
+	l.AddProtocolLimit(ProtocolID, proto, l.ProtocolLimitIncrease)
+}

@@ -1,0 +1,84 @@
+// Package transfer is xnode's block transfer protocol, /xnode/block/1.0.0:
+// how one node puts a block on another, gets one back, asks which blocks it
+// holds and confirms tentative copies. Placement, replication and repair in
+// overlay/ decide who talks to whom; this package only moves verified bytes
+// between two peers.
+//
+// # Wire format
+//
+// One request and one answer per libp2p stream (yamux streams are cheap, and
+// a stream per request keeps framing, deadlines and resets simple). Both are
+// a single frame:
+//
+//	frame    = uvarint(len) payload            ; 1 <= len <= Config.MaxFrameBytes
+//	cid      = uvarint(n) n bytes              ; binary CID, n <= 128, checked with block.Cast
+//	request  = PUT     0x01 flags cid data     ; flags bit 0: tentative; data runs to the frame end
+//	         | GET     0x02 cid
+//	         | HAS     0x03 uvarint(count) cid*count   ; count <= Config.MaxBatch
+//	         | CONFIRM 0x04 uvarint(count) cid*count
+//	answer   = status body
+//	status   = OK 0x00 | NOT_FOUND 0x01 | BAD_REQUEST 0x02 | INTEGRITY 0x03
+//	         | BUSY 0x04 | INTERNAL 0x05
+//	body     = OK to PUT or CONFIRM: empty
+//	         | OK to GET: the block's bytes, to the frame end
+//	         | OK to HAS: uvarint(count) bitmap   ; ceil(count/8) bytes, bit i (LSB first) = has cid i
+//	         | any other status: a short UTF-8 message (at most 512 bytes) for logs
+//
+// The client writes its frame and closes its write side; the server reads
+// exactly one frame, answers, and closes. A reader takes the length first
+// and resets the stream if it is over MaxFrameBytes, without allocating; a
+// length within the limit is reserved in the stream's resource-manager scope
+// and the buffer grows only as bytes arrive, so a peer that claims much and
+// sends little costs little. Extra bytes after a frame are ignored.
+//
+// # Trust
+//
+// Nothing from the network is trusted. The server hashes every PUT against
+// its CID before the store sees it (a mismatch is answered INTEGRITY, counted
+// in xnode_transfer_rejected_total{reason="integrity"}, and nothing is
+// stored), checks every CID with block.Cast, answers malformed requests with
+// BAD_REQUEST, resets on oversized or truncated frames, and recovers from a
+// panic in its handler. The client verifies every GET answer against the CID
+// it asked for; wrong bytes are counted and returned as ErrIntegrity, never
+// as data. The server does not re-hash what LocalStore.Get returns: the store
+// contract is that Get returns verified blocks.
+//
+// # Load and resources
+//
+// Each direction is bounded per peer. Inbound, at most MaxInboundPerPeer
+// requests from one peer are served at once; the next is answered BUSY at
+// once rather than queued, so a greedy peer cannot park streams on us, and the
+// client reports BUSY as ErrOverloaded (xnode.ErrOverloaded) for the caller
+// to retry or try another owner. Outbound, at most MaxOutboundPerPeer calls
+// run to one peer; further calls wait for a slot within their context.
+//
+// Every stream, both sides, is attached to the resource-manager service
+// ServiceName ("xnode.block"). Frame payloads are reserved with
+// ReserveMemory at high priority in the stream scope, which charges the
+// peer, protocol-peer, service-peer, protocol, service and system scopes; a
+// refused reservation is answered BUSY (server) or reported as ErrOverloaded
+// (client), never allocated anyway. Outgoing frames are not reserved: their
+// bytes already belong to the caller or the store. libp2p's default limits
+// allow 16 MiB per peer for an unknown protocol, about three 4 MiB frames;
+// Config.AddLimits raises the protocol and service limits to fit the
+// configured concurrency.
+//
+// Every request has a deadline: RequestTimeout from the stream's start on
+// the server, the earlier of RequestTimeout and the caller's context on the
+// client. A stalled peer costs one slot until then.
+//
+// # Concurrency and lifecycle
+//
+// A Service is safe for concurrent use. New starts nothing; Start registers
+// the stream handler; Close removes it, resets in-flight streams (server
+// handlers and client calls alike) and waits for them to return, and is
+// idempotent. Client calls after Close return ErrClosed. The only goroutines
+// the package starts are libp2p's handler goroutines and one writer per
+// client request, which the request waits for before it returns.
+//
+// # Imports
+//
+// transfer imports block and the root error kinds, and nothing else from
+// the project: it must not import storage (LocalStore is the seam), gossip,
+// rendezvous or overlay.
+package transfer

@@ -1,0 +1,372 @@
+package transfer
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/xnode/xnode/block"
+)
+
+// Operation codes, the first byte of a request frame.
+const (
+	opPut     byte = 1
+	opGet     byte = 2
+	opHas     byte = 3
+	opConfirm byte = 4
+)
+
+// Status codes, the first byte of a response frame.
+const (
+	statusOK         byte = 0
+	statusNotFound   byte = 1
+	statusBadRequest byte = 2
+	statusIntegrity  byte = 3
+	statusBusy       byte = 4
+	statusInternal   byte = 5
+)
+
+// flagTentative is bit 0 of a PUT's flags byte.
+const flagTentative byte = 1
+
+// maxCIDBytes bounds one CID on the wire. The CIDs this system accepts
+// (CIDv1, raw or dag-cbor, sha2-256) are 36 bytes; the slack lets Cast give
+// the precise error for a longer one instead of a framing error.
+const maxCIDBytes = 128
+
+// maxMessageBytes bounds the human-readable message in a failure response.
+const maxMessageBytes = 512
+
+// growStep is the first allocation when reading a frame body: memory grows
+// with the bytes that actually arrive, not with what the header claims.
+const growStep = 256 << 10
+
+var (
+	errFrameTooLarge = errors.New("frame over limit")
+	errMalformed     = errors.New("malformed frame")
+)
+
+func opName(op byte) string {
+	switch op {
+	case opPut:
+		return "put"
+	case opGet:
+		return "get"
+	case opHas:
+		return "has"
+	case opConfirm:
+		return "confirm"
+	}
+	return "unknown"
+}
+
+func statusName(st byte) string {
+	switch st {
+	case statusOK:
+		return "ok"
+	case statusNotFound:
+		return "not_found"
+	case statusBadRequest:
+		return "bad_request"
+	case statusIntegrity:
+		return "integrity"
+	case statusBusy:
+		return "busy"
+	case statusInternal:
+		return "internal"
+	}
+	return fmt.Sprintf("status_%d", st)
+}
+
+// oneByteReader reads a stream a byte at a time, so the length prefix is
+// read without buffering past it.
+type oneByteReader struct {
+	r   io.Reader
+	buf [1]byte
+}
+
+func (o *oneByteReader) ReadByte() (byte, error) {
+	if _, err := io.ReadFull(o.r, o.buf[:]); err != nil {
+		return 0, err
+	}
+	return o.buf[0], nil
+}
+
+// readFrameLen reads a frame's uvarint length prefix and checks it against
+// max. It reads at most 10 bytes whatever the remote sends.
+func readFrameLen(r io.Reader, max int) (int, error) {
+	n, err := binary.ReadUvarint(&oneByteReader{r: r})
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return 0, io.ErrUnexpectedEOF
+		}
+		return 0, err
+	}
+	if n > uint64(max) {
+		return 0, fmt.Errorf("%w: %d > %d bytes", errFrameTooLarge, n, max)
+	}
+	if n == 0 {
+		return 0, fmt.Errorf("%w: empty frame", errMalformed)
+	}
+	return int(n), nil
+}
+
+// readFrameBody reads exactly n bytes. The buffer grows as bytes arrive, so
+// a peer that claims a large frame and sends little costs little.
+func readFrameBody(r io.Reader, n int) ([]byte, error) {
+	buf := make([]byte, 0, min(n, growStep))
+	for len(buf) < n {
+		if len(buf) == cap(buf) {
+			grown := make([]byte, len(buf), min(n, 2*cap(buf)))
+			copy(grown, buf)
+			buf = grown
+		}
+		m, err := io.ReadFull(r, buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+m]
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+	}
+	return buf, nil
+}
+
+// frameHeader returns the uvarint length prefix for a payload of n bytes.
+func frameHeader(n int) []byte {
+	return binary.AppendUvarint(nil, uint64(n))
+}
+
+// writeFrame writes one frame whose payload is the concatenation of parts,
+// without copying large parts.
+func writeFrame(w io.Writer, parts ...[]byte) error {
+	total := 0
+	for _, p := range parts {
+		total += len(p)
+	}
+	// The prefix and the small leading part go out in one write; a big
+	// trailing part (block data) is written as it is.
+	head := frameHeader(total)
+	rest := parts
+	for len(rest) > 0 && len(rest[0]) <= 1024 {
+		head = append(head, rest[0]...)
+		rest = rest[1:]
+	}
+	if _, err := w.Write(head); err != nil {
+		return err
+	}
+	for _, p := range rest {
+		if len(p) == 0 {
+			continue
+		}
+		if _, err := w.Write(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// appendCID appends c as a uvarint length and its binary form.
+func appendCID(dst []byte, c cid.Cid) []byte {
+	b := c.Bytes()
+	dst = binary.AppendUvarint(dst, uint64(len(b)))
+	return append(dst, b...)
+}
+
+// decoder walks a frame payload; the first error sticks.
+type decoder struct {
+	buf []byte
+	err error
+}
+
+func (d *decoder) fail(format string, args ...any) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: "+format, append([]any{errMalformed}, args...)...)
+	}
+}
+
+func (d *decoder) byte1(what string) byte {
+	if d.err != nil {
+		return 0
+	}
+	if len(d.buf) < 1 {
+		d.fail("missing %s", what)
+		return 0
+	}
+	b := d.buf[0]
+	d.buf = d.buf[1:]
+	return b
+}
+
+func (d *decoder) uvarint(what string, max uint64) uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.buf)
+	if n <= 0 {
+		d.fail("bad %s", what)
+		return 0
+	}
+	if v > max {
+		d.fail("%s %d over %d", what, v, max)
+		return 0
+	}
+	d.buf = d.buf[n:]
+	return v
+}
+
+func (d *decoder) cid() cid.Cid {
+	n := d.uvarint("cid length", maxCIDBytes)
+	if d.err != nil {
+		return cid.Undef
+	}
+	if uint64(len(d.buf)) < n {
+		d.fail("cid truncated")
+		return cid.Undef
+	}
+	c, err := block.Cast(d.buf[:n])
+	if err != nil {
+		if d.err == nil {
+			d.err = fmt.Errorf("%w: %w", errMalformed, err)
+		}
+		return cid.Undef
+	}
+	d.buf = d.buf[n:]
+	return c
+}
+
+func (d *decoder) cids(maxBatch int) []cid.Cid {
+	n := d.uvarint("cid count", uint64(maxBatch))
+	if d.err != nil {
+		return nil
+	}
+	// Each CID takes at least 2 bytes, so a count the payload cannot hold
+	// is refused before allocating for it.
+	if n > uint64(len(d.buf)/2) {
+		d.fail("cid count %d exceeds payload", n)
+		return nil
+	}
+	cs := make([]cid.Cid, 0, n)
+	for range n {
+		c := d.cid()
+		if d.err != nil {
+			return nil
+		}
+		cs = append(cs, c)
+	}
+	return cs
+}
+
+func (d *decoder) rest() []byte {
+	b := d.buf
+	d.buf = nil
+	return b
+}
+
+func (d *decoder) end() {
+	if d.err == nil && len(d.buf) != 0 {
+		d.fail("%d trailing bytes", len(d.buf))
+	}
+}
+
+// request is a decoded request frame.
+type request struct {
+	op        byte
+	tentative bool
+	cid       cid.Cid   // PUT, GET
+	data      []byte    // PUT
+	cids      []cid.Cid // HAS, CONFIRM
+}
+
+// decodeRequest parses a request payload. It never panics; every problem is
+// an error wrapping errMalformed.
+func decodeRequest(payload []byte, maxBatch int) (request, error) {
+	d := decoder{buf: payload}
+	req := request{op: d.byte1("op")}
+	switch req.op {
+	case opPut:
+		flags := d.byte1("flags")
+		if flags&^flagTentative != 0 {
+			d.fail("unknown flags 0x%x", flags)
+		}
+		req.tentative = flags&flagTentative != 0
+		req.cid = d.cid()
+		req.data = d.rest()
+	case opGet:
+		req.cid = d.cid()
+	case opHas, opConfirm:
+		req.cids = d.cids(maxBatch)
+	default:
+		if d.err == nil {
+			d.fail("unknown op %d", req.op)
+		}
+	}
+	d.end()
+	return req, d.err
+}
+
+func encodePutHeader(c cid.Cid, tentative bool) []byte {
+	var flags byte
+	if tentative {
+		flags |= flagTentative
+	}
+	return appendCID([]byte{opPut, flags}, c)
+}
+
+func encodeGet(c cid.Cid) []byte { return appendCID([]byte{opGet}, c) }
+
+func encodeBatch(op byte, cs []cid.Cid) []byte {
+	out := make([]byte, 0, 1+binary.MaxVarintLen64+len(cs)*38)
+	out = append(out, op)
+	out = binary.AppendUvarint(out, uint64(len(cs)))
+	for _, c := range cs {
+		out = appendCID(out, c)
+	}
+	return out
+}
+
+// encodeBitmap packs bits LSB-first after their count.
+func encodeBitmap(bits []bool) []byte {
+	out := binary.AppendUvarint([]byte{statusOK}, uint64(len(bits)))
+	packed := make([]byte, (len(bits)+7)/8)
+	for i, b := range bits {
+		if b {
+			packed[i/8] |= 1 << (i % 8)
+		}
+	}
+	return append(out, packed...)
+}
+
+// decodeBitmap parses the body of an OK answer to HAS and checks it holds
+// exactly want bits.
+func decodeBitmap(body []byte, want int) ([]bool, error) {
+	d := decoder{buf: body}
+	n := d.uvarint("bit count", uint64(want))
+	if d.err == nil && n != uint64(want) {
+		d.fail("%d bits, want %d", n, want)
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	packed := d.rest()
+	if len(packed) != (want+7)/8 {
+		return nil, fmt.Errorf("%w: bitmap of %d bytes for %d bits", errMalformed, len(packed), want)
+	}
+	out := make([]bool, want)
+	for i := range out {
+		out[i] = packed[i/8]&(1<<(i%8)) != 0
+	}
+	return out, nil
+}
+
+// failure builds a non-OK response: the status and a short message.
+func failure(st byte, msg string) []byte {
+	if len(msg) > maxMessageBytes {
+		msg = msg[:maxMessageBytes]
+	}
+	return append([]byte{st}, msg...)
+}

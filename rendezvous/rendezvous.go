@@ -1,0 +1,212 @@
+package rendezvous
+
+import (
+	"cmp"
+	"math"
+	"slices"
+	"strings"
+)
+
+// Member is a placement candidate.
+type Member struct {
+	// ID is the member's stable identity, e.g. a libp2p peer id string. It is
+	// hashed byte for byte, so every node must spell it the same way.
+	ID string
+	// Weight is the advertised capacity. Only members with a finite Weight > 0
+	// are eligible; others (0, negative, NaN, ±Inf) are never chosen.
+	Weight float64
+}
+
+// eligible reports whether a member with weight w may own blocks. NaN fails
+// w > 0; +Inf would score +Inf for every key and own everything.
+func eligible(w float64) bool {
+	return w > 0 && !math.IsInf(w, 1)
+}
+
+// Score returns the weighted HRW score of member m for key: -w / ln(u), with u
+// the placement hash of key||m.ID mapped into (0,1) (see doc.go). A higher
+// score ranks first. It is positive for an eligible member and -Inf for an
+// ineligible one, so an ineligible member never outranks an eligible one.
+func Score(key []byte, m Member) float64 {
+	if !eligible(m.Weight) {
+		return math.Inf(-1)
+	}
+	return weightedScore(m.Weight, hash64(key, m.ID))
+}
+
+// scored is a member's index in the caller's slice with its score for a key.
+type scored struct {
+	score float64
+	idx   int
+}
+
+// ahead reports whether (sa, ida) ranks before (sb, idb): higher score first,
+// and on an exact tie the smaller ID, so the order is total and the same on
+// every node whatever the order of the input.
+func ahead(sa float64, ida string, sb float64, idb string) bool {
+	if sa != sb {
+		return sa > sb
+	}
+	return ida < idb
+}
+
+// Rank returns all eligible members for key ordered best first: by Score
+// descending, ties broken by ID ascending. Members that share an ID are one
+// member: it appears once, as the entry with the highest score (for the same
+// ID that is the highest weight). The result does not depend on the order of
+// members, which Rank does not modify. It is nil when none is eligible.
+func Rank(key []byte, members []Member) []Member {
+	seed := keySeed(key)
+	all := make([]scored, 0, len(members))
+	for i := range members {
+		m := &members[i]
+		if eligible(m.Weight) {
+			all = append(all, scored{weightedScore(m.Weight, memberHash(seed, m.ID)), i})
+		}
+	}
+	if len(all) == 0 {
+		return nil
+	}
+	// Group duplicates with their best entry first, keep that one, then rank.
+	slices.SortFunc(all, func(a, b scored) int {
+		if c := strings.Compare(members[a.idx].ID, members[b.idx].ID); c != 0 {
+			return c
+		}
+		return cmp.Compare(b.score, a.score)
+	})
+	all = slices.CompactFunc(all, func(a, b scored) bool {
+		return members[a.idx].ID == members[b.idx].ID
+	})
+	slices.SortFunc(all, func(a, b scored) int {
+		if ahead(a.score, members[a.idx].ID, b.score, members[b.idx].ID) {
+			return -1
+		}
+		return 1 // never equal: IDs are distinct after compaction
+	})
+	out := make([]Member, len(all))
+	for i, s := range all {
+		out[i] = members[s.idx]
+	}
+	return out
+}
+
+// Owners skips a member when w < cut*(1-u), with cut = T*cutSlack and T the
+// r-th best score so far. The two products and 1-u each round by at most
+// 2^-53 relative, and the score's ln and division together by under 2^-51,
+// so a skipped member's computed score is below T*(1-2^-20)*(1+2^-49) < T:
+// strictly behind, so it could not have entered whatever its ID. The bound
+// is used only inside [minCut, maxCut], where those relative error bounds
+// hold (no subnormals, no overflow).
+const (
+	cutSlack = 1 - 0x1p-20
+	minCut   = 0x1p-900
+	maxCut   = 0x1p900
+)
+
+// outranked reports, without a logarithm, that a member of weight w and hash
+// h scores strictly below T, where cut = T*cutSlack: w < cut*(1-u). It may
+// answer false for a member that is in fact behind; never true for one that
+// is not.
+func outranked(cut, w float64, h uint64) bool {
+	b := cut * (1 - unitInterval(h))
+	return b > minCut && b < maxCut && w < b
+}
+
+// stackTop is how many owners Owners tracks without a heap allocation; R is a
+// small network parameter (default 3).
+const stackTop = 8
+
+// Owners returns the top r members for key, best first: exactly Rank(key,
+// members)[:r], or all of Rank when fewer than r are eligible. It is nil when r
+// <= 0 or none is eligible. Duplicate IDs count once, as in Rank.
+//
+// It hashes the key once and each member once, keeps the r best in a small
+// sorted buffer, and computes a member's score (a logarithm) only when a cheap
+// bound says it might enter the buffer, so it costs about the hashing alone.
+// It allocates only the result (for r <= 8).
+func Owners(key []byte, members []Member, r int) []Member {
+	if r <= 0 || len(members) == 0 {
+		return nil
+	}
+	r = min(r, len(members))
+	var buf [stackTop]scored
+	top := buf[:0]
+	if r > stackTop {
+		top = make([]scored, 0, r)
+	}
+
+	seed := keySeed(key)
+	// cut is the r-th best score so far times cutSlack; set once top is full.
+	var cut float64
+	for i := range members {
+		m := &members[i]
+		if !eligible(m.Weight) {
+			continue
+		}
+		h := memberHash(seed, m.ID)
+		if len(top) == r {
+			// ln(u) <= u-1, so score = w/-ln(u) < w/(1-u). When even that
+			// bound is below the r-th best, the member cannot enter, and the
+			// logarithm, the costliest step, is skipped. The slack keeps the
+			// test strict despite rounding, so the result is exactly what
+			// scoring every member gives.
+			if outranked(cut, m.Weight, h) {
+				continue
+			}
+			last := top[r-1]
+			s := weightedScore(m.Weight, h)
+			if !ahead(s, m.ID, last.score, members[last.idx].ID) {
+				continue
+			}
+			top = admit(top, r, members, scored{s, i})
+		} else {
+			top = admit(top, r, members, scored{weightedScore(m.Weight, h), i})
+		}
+		if len(top) == r {
+			cut = top[r-1].score * cutSlack
+		}
+	}
+
+	if len(top) == 0 {
+		return nil
+	}
+	out := make([]Member, len(top))
+	for i, s := range top {
+		out[i] = members[s.idx]
+	}
+	return out
+}
+
+// admit puts c, which ranks ahead of the worst of a full top (or top is not
+// full), into its place in top, sorted best first, and returns top. If a
+// member with c's ID is already in top, the better of the two stays: an ID
+// evicted earlier ranked behind r others, so it cannot belong in the result.
+func admit(top []scored, r int, members []Member, c scored) []scored {
+	id := members[c.idx].ID
+	pos := -1 // where c lands before moving up
+	for j, t := range top {
+		if members[t.idx].ID == id {
+			if !ahead(c.score, id, t.score, id) {
+				return top
+			}
+			pos = j
+			break
+		}
+	}
+	if pos < 0 {
+		if len(top) < r {
+			top = append(top, c)
+		}
+		pos = len(top) - 1
+	}
+	top[pos] = c
+	for ; pos > 0; pos-- {
+		p := top[pos-1]
+		if !ahead(c.score, id, p.score, members[p.idx].ID) {
+			break
+		}
+		top[pos] = p
+		top[pos-1] = c
+	}
+	return top
+}

@@ -1,0 +1,207 @@
+package storage
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
+
+	"github.com/xnode/xnode"
+	"github.com/xnode/xnode/block"
+)
+
+// Config configures a Store. The badger knobs are sized so that an idle node
+// stays small (the whole node must idle under 150 MiB RSS) while 1 MiB chunks
+// still stream at disk speed; badger's own defaults assume a dedicated
+// database server (64 MiB memtables x 5, a 256 MiB block cache, 1 GiB value
+// log files).
+type Config struct {
+	// Dir is the badger directory, normally <home>/data/blocks. Required
+	// unless InMemory.
+	Dir string
+	// InMemory keeps everything in memory and ignores Dir. For tests only:
+	// nothing survives Close.
+	InMemory bool `toml:"-"`
+	// SyncWrites makes a Put return only after its write is fsynced. Default
+	// true: the placement contract acknowledges a put only once owners have
+	// the block durably stored. Concurrent Puts share fsyncs (group commit).
+	SyncWrites bool
+	// TentativeGrace is how long a tentative (unconfirmed) block may live
+	// before GC removes it as the orphan of an aborted upload. Default 1h:
+	// far longer than any upload should take to be acknowledged.
+	TentativeGrace time.Duration
+	// GCInterval is the cadence of the GC loop (orphan removal, then badger
+	// value-log GC). Default 10m.
+	GCInterval time.Duration
+
+	// MemTableSize is the size of one badger memtable in bytes. Default
+	// 16 MiB (badger: 64 MiB). Chunks live in the value log, so a memtable
+	// holds only keys, sizes and value pointers (~100 bytes a block): 16 MiB
+	// is ~150k blocks between flushes. Badger caps one transaction at 15% of
+	// it, which is why it may not go below 4 MiB.
+	MemTableSize int64
+	// NumMemtables is how many memtables (the mutable one plus those waiting
+	// to be flushed) may be in memory. Default 2 (badger: 5): flushing
+	// keys-only tables is fast, so one spare is enough, and it caps memtable
+	// memory at 2 x MemTableSize.
+	NumMemtables int
+	// NumLevelZeroTables is how many level-0 tables accumulate before
+	// compaction into level 1 starts. Default 3 (badger: 5): fewer small
+	// tables to keep indexes and bloom filters of in memory. Writes stall at
+	// 15 level-0 tables (badger's default, not exposed).
+	NumLevelZeroTables int
+	// NumCompactors is the number of compaction goroutines. Default 2, the
+	// least badger accepts (it refuses 1); our LSM tree is small, and each
+	// compactor holds buffers while it works.
+	NumCompactors int
+	// BlockCacheSize is the size in bytes of badger's cache of LSM table
+	// blocks. Default 8 MiB (badger: 256 MiB). The LSM tree holds only keys
+	// and metadata, and tables are uncompressed and memory-mapped, so the
+	// cache mostly saves re-decoding hot index blocks; chunk reads never
+	// touch it (they are value-log reads).
+	BlockCacheSize int64
+	// IndexCacheSize bounds in bytes the memory held by table indexes and
+	// bloom filters. Default 8 MiB. 0 means badger keeps every index in
+	// memory, which grows with the number of blocks stored; a bound keeps a
+	// large store's idle footprint flat at the cost of re-reading an evicted
+	// index from the mmapped table.
+	IndexCacheSize int64
+	// ValueLogFileSize is the size in bytes at which badger starts a new
+	// value-log file. Default 256 MiB (badger: 1 GiB). Value-log GC rewrites
+	// a whole file at a time, so smaller files reclaim space from deleted
+	// blocks with less copying; the cost is one open file per 256 MiB stored
+	// (Go raises the soft open-file limit to the hard limit at start). It
+	// must hold the largest block (4 MiB) and stay under 2 GiB.
+	ValueLogFileSize int64
+	// ValueThreshold is the value size in bytes from which a value goes to
+	// the value log instead of the LSM tree. Default 1 KiB: every real chunk
+	// (1 MiB by default) and most manifests go to the value log, so the LSM
+	// tree stays small (cheap compactions, small memtables) while tiny blocks
+	// and the metadata keys stay inline. Badger allows at most 1 MiB and at
+	// most 15% of MemTableSize.
+	ValueThreshold int64
+
+	// Now is the clock GC uses to age tentative blocks. nil means time.Now;
+	// tests set it to age blocks without waiting.
+	Now func() time.Time `toml:"-"`
+}
+
+// Defaults of Config (see the field docs for why).
+const (
+	DefaultTentativeGrace     = time.Hour
+	DefaultGCInterval         = 10 * time.Minute
+	DefaultMemTableSize       = 16 << 20
+	DefaultNumMemtables       = 2
+	DefaultNumLevelZeroTables = 3
+	DefaultNumCompactors      = 2
+	DefaultBlockCacheSize     = 8 << 20
+	DefaultIndexCacheSize     = 8 << 20
+	DefaultValueLogFileSize   = 256 << 20
+	DefaultValueThreshold     = 1 << 10
+)
+
+// Bounds checked by Validate.
+const (
+	minMemTableSize     = 4 << 20
+	maxValueThreshold   = 1 << 20 // badger's limit
+	maxValueLogFileSize = 2<<30 - 1
+	l0StallTables       = 15 // badger's NumLevelZeroTablesStall default
+)
+
+// DefaultConfig returns the default configuration for a store in dir.
+func DefaultConfig(dir string) Config {
+	return Config{
+		Dir:                dir,
+		SyncWrites:         true,
+		TentativeGrace:     DefaultTentativeGrace,
+		GCInterval:         DefaultGCInterval,
+		MemTableSize:       DefaultMemTableSize,
+		NumMemtables:       DefaultNumMemtables,
+		NumLevelZeroTables: DefaultNumLevelZeroTables,
+		NumCompactors:      DefaultNumCompactors,
+		BlockCacheSize:     DefaultBlockCacheSize,
+		IndexCacheSize:     DefaultIndexCacheSize,
+		ValueLogFileSize:   DefaultValueLogFileSize,
+		ValueThreshold:     DefaultValueThreshold,
+	}
+}
+
+// ErrConfig is an invalid Config.
+var ErrConfig = fmt.Errorf("storage: %w: config", xnode.ErrInvalidArgument)
+
+// Validate reports the first invalid field, naming it and its value.
+func (c Config) Validate() error {
+	bad := func(field string, v any, why string) error {
+		return fmt.Errorf("%w: %s = %v: %s", ErrConfig, field, v, why)
+	}
+	switch {
+	case c.Dir == "" && !c.InMemory:
+		return bad("Dir", `""`, "required unless InMemory")
+	case c.TentativeGrace <= 0:
+		return bad("TentativeGrace", c.TentativeGrace, "must be positive")
+	case c.GCInterval <= 0:
+		return bad("GCInterval", c.GCInterval, "must be positive")
+	case c.MemTableSize < minMemTableSize:
+		return bad("MemTableSize", c.MemTableSize, fmt.Sprintf("must be at least %d", minMemTableSize))
+	case c.NumMemtables < 1:
+		return bad("NumMemtables", c.NumMemtables, "must be at least 1")
+	case c.NumLevelZeroTables < 1 || c.NumLevelZeroTables >= l0StallTables:
+		return bad("NumLevelZeroTables", c.NumLevelZeroTables, fmt.Sprintf("must be in [1, %d)", l0StallTables))
+	case c.NumCompactors < 2:
+		return bad("NumCompactors", c.NumCompactors, "badger needs at least 2")
+	case c.BlockCacheSize < 0:
+		return bad("BlockCacheSize", c.BlockCacheSize, "must not be negative")
+	case c.IndexCacheSize < 0:
+		return bad("IndexCacheSize", c.IndexCacheSize, "must not be negative")
+	case c.ValueLogFileSize < 4*block.MaxChunkSize || c.ValueLogFileSize > maxValueLogFileSize:
+		return bad("ValueLogFileSize", c.ValueLogFileSize, fmt.Sprintf("must be in [%d, %d]", 4*block.MaxChunkSize, maxValueLogFileSize))
+	case c.ValueThreshold < 1 || c.ValueThreshold > maxValueThreshold:
+		return bad("ValueThreshold", c.ValueThreshold, fmt.Sprintf("must be in [1, %d]", maxValueThreshold))
+	case c.ValueThreshold > c.MemTableSize*15/100:
+		return bad("ValueThreshold", c.ValueThreshold, fmt.Sprintf("must be at most 15%% of MemTableSize (%d)", c.MemTableSize*15/100))
+	}
+	return nil
+}
+
+// badgerOptions turns a valid Config into badger options.
+func (c Config) badgerOptions(log *slog.Logger) badger.Options {
+	dir := c.Dir
+	if c.InMemory {
+		dir = "" // badger refuses a directory in memory mode
+	}
+	return badger.DefaultOptions(dir).
+		WithInMemory(c.InMemory).
+		WithSyncWrites(c.SyncWrites).
+		WithLogger(badgerLogger{log: log}).
+		// Badger's metrics go to the process-global expvar map, which two
+		// stores in one process would share; ours go to the Registerer.
+		WithMetricsEnabled(false).
+		// Chunks are user bytes, often already compressed, and live in the
+		// value log anyway; the LSM tree is tiny. No compression also means
+		// badger needs no block cache to read tables.
+		WithCompression(options.None).
+		WithMemTableSize(c.MemTableSize).
+		WithNumMemtables(c.NumMemtables).
+		WithNumLevelZeroTables(c.NumLevelZeroTables).
+		WithNumLevelZeroTablesStall(l0StallTables).
+		WithNumCompactors(c.NumCompactors).
+		WithBlockCacheSize(c.BlockCacheSize).
+		WithIndexCacheSize(c.IndexCacheSize).
+		WithValueLogFileSize(c.ValueLogFileSize).
+		WithValueThreshold(c.ValueThreshold).
+		// Exactly one version of a key is ever useful here.
+		WithNumVersionsToKeep(1).
+		// Conflict detection is what keeps the usage counters exact under
+		// concurrent writers of one CID (the loser retries).
+		WithDetectConflicts(true)
+}
+
+// now returns the configured clock.
+func (c Config) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}

@@ -1,0 +1,55 @@
+// Package storage is the node's local block store: chunks and manifests kept
+// in a badger v4 database under <home>/data/blocks, with the local index that
+// repair walks. It is local only: no network, no membership, no placement.
+//
+// # Integrity
+//
+// Every block is hashed and compared with its CID on the way in (Put refuses
+// a mismatch and stores nothing) and on the way out (Get drops a copy whose
+// bytes no longer match, counts it, logs it and returns an error wrapping
+// block.ErrMismatch, which is xnode.ErrIntegrity). Wrong bytes are never
+// returned (DESIGN.md, "Resources", a contract).
+//
+// # Durability
+//
+// With Config.SyncWrites (the default) a Put or PutMany returns only after its
+// transaction is fsynced, so "durably stored" in the placement contract holds
+// when Put returns nil. Concurrent Puts share syncs: badger's writer groups the
+// transactions queued while one write is in flight into one write and one
+// fsync (group commit), so many concurrent Puts cost far fewer fsyncs than
+// Puts.
+//
+// # Tentative blocks
+//
+// An upload in progress stores its blocks tentatively; when the blob is
+// acknowledged the overlay calls Confirm. GC removes tentative blocks older
+// than Config.TentativeGrace: those are the orphans of aborted uploads. A
+// confirmed block never goes back to tentative (a later tentative Put of it
+// changes nothing), and a non-tentative Put confirms.
+//
+// # Key layout
+//
+// One badger database holds three key spaces; <cid> is the CID's binary form.
+//
+//	b/<cid>  block bytes. Values of at least Config.ValueThreshold bytes (every
+//	         1 MiB chunk) live in the value log; the LSM tree holds a pointer.
+//	s/<cid>  uvarint block size. Present exactly when b/<cid> is: it is what
+//	         Has, Size, ForEach and the usage recount read, so none of them
+//	         touches the value log.
+//	t/<cid>  8-byte big-endian unix nanoseconds: since when the block has been
+//	         tentative. Absent for a confirmed block; deleted by Confirm.
+//
+// The three keys of a block change together in one transaction. Badger's
+// conflict detection keeps concurrent writers of the same CID honest (a
+// conflicting transaction is retried), which is what keeps Usage exact.
+//
+// # Concurrency and lifecycle
+//
+// A Store is safe for concurrent use. Open opens badger and recounts usage
+// from the s/ keys but starts no goroutine of ours; Start runs the periodic GC
+// loop; Close stops that loop, waits for it and closes badger. Close is
+// idempotent; calls after Close return ErrClosed.
+//
+// storage imports only the root xnode package and block from this project; it
+// must not import any sibling that does I/O (overlay, gossip, dht, ...).
+package storage

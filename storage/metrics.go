@@ -1,0 +1,52 @@
+package storage
+
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type metrics struct {
+	integrityFailures prometheus.Counter
+	gcRemoved         prometheus.Counter
+}
+
+// newMetrics makes the store's metrics and registers them on reg (nil: the
+// metrics still count, nobody can scrape them).
+func newMetrics(reg prometheus.Registerer, s *Store) (*metrics, error) {
+	m := &metrics{
+		integrityFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "xnode_storage_integrity_failures_total",
+			Help: "Blocks whose bytes did not match their CID: copies found corrupt on disk (and dropped) plus blocks refused by Put.",
+		}),
+		gcRemoved: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "xnode_storage_gc_removed_total",
+			Help: "Tentative blocks removed by GC because their upload was never confirmed.",
+		}),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	var done []prometheus.Collector
+	for _, c := range []prometheus.Collector{
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "xnode_storage_blocks",
+			Help: "Blocks in the local store.",
+		}, func() float64 { return float64(s.Usage().Blocks) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "xnode_storage_bytes",
+			Help: "Bytes of block data in the local store (block sizes, not disk use).",
+		}, func() float64 { return float64(s.Usage().Bytes) }),
+		m.integrityFailures,
+		m.gcRemoved,
+	} {
+		if err := reg.Register(c); err != nil {
+			for _, d := range done {
+				reg.Unregister(d)
+			}
+			return nil, fmt.Errorf("storage: register metrics: %w", err)
+		}
+		done = append(done, c)
+	}
+	return m, nil
+}

@@ -1,0 +1,661 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/ipfs/go-cid"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/xnode/xnode"
+	"github.com/xnode/xnode/block"
+)
+
+var (
+	// ErrNotFound is a block this store does not hold.
+	ErrNotFound = fmt.Errorf("storage: block %w", xnode.ErrNotFound)
+	// ErrTooLarge is a block over block.MaxChunkSize.
+	ErrTooLarge = fmt.Errorf("storage: block %w", xnode.ErrTooLarge)
+	// ErrClosed is any call on a closed Store.
+	ErrClosed = fmt.Errorf("storage: %w: store closed", xnode.ErrUnavailable)
+)
+
+// Usage is what the store holds: the number of blocks and the sum of their
+// sizes (block bytes, not disk use, which badger's logs and tables add to).
+type Usage struct {
+	Blocks int64
+	Bytes  int64
+}
+
+// Store is the local block store. See the package doc for its contracts.
+type Store struct {
+	cfg     Config
+	realDir string // cfg.Dir as /proc/self/maps names it
+	db      *badger.DB
+	log *slog.Logger
+	m   *metrics
+
+	// Usage counters: recounted at Open, then moved by exactly what each
+	// committed transaction changed.
+	blocks atomic.Int64
+	bytes  atomic.Int64
+
+	closed atomic.Bool
+	// ops is held shared by every operation that touches db and exclusively
+	// by Close around db.Close, so badger is never used after it closes.
+	ops sync.RWMutex
+
+	life    sync.Mutex // guards started and cancel
+	started bool
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+// Open opens (or creates) the store described by cfg and recounts its usage.
+// Metrics go to reg (nil: not registered) and logs to log (nil: discarded).
+// It starts no goroutine of ours; Start runs the GC loop.
+func Open(cfg Config, reg prometheus.Registerer, log *slog.Logger) (*Store, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	db, err := badger.Open(cfg.badgerOptions(log.With("lib", "badger")))
+	if err != nil {
+		return nil, fmt.Errorf("storage: open %s: %w", cfg.Dir, err)
+	}
+	s := &Store{cfg: cfg, db: db, log: log}
+	if !cfg.InMemory {
+		s.realDir = resolveDir(cfg.Dir)
+	}
+	if err := s.recount(); err != nil {
+		return nil, errors.Join(err, db.Close())
+	}
+	if s.m, err = newMetrics(reg, s); err != nil {
+		return nil, errors.Join(err, db.Close())
+	}
+	u := s.Usage()
+	log.Debug("block store open", "dir", cfg.Dir, "blocks", u.Blocks, "bytes", u.Bytes)
+	return s, nil
+}
+
+// Start runs the periodic GC loop (every Config.GCInterval) until ctx ends or
+// Close is called.
+func (s *Store) Start(ctx context.Context) error {
+	s.life.Lock()
+	defer s.life.Unlock()
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	if s.started {
+		return errors.New("storage: already started")
+	}
+	s.started = true
+	ctx, s.cancel = context.WithCancel(ctx)
+	s.wg.Add(1)
+	go s.gcLoop(ctx)
+	return nil
+}
+
+// Close stops the GC loop, waits for it and for calls in flight, then closes
+// badger. It is idempotent.
+func (s *Store) Close() error {
+	if !s.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	s.life.Lock()
+	cancel := s.cancel
+	s.life.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+	s.wg.Wait()
+	s.ops.Lock()
+	defer s.ops.Unlock()
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("storage: close: %w", err)
+	}
+	return nil
+}
+
+// acquire admits one operation; release ends it.
+func (s *Store) acquire() error {
+	s.ops.RLock()
+	if s.closed.Load() {
+		s.ops.RUnlock()
+		return ErrClosed
+	}
+	return nil
+}
+
+func (s *Store) release() { s.ops.RUnlock() }
+
+// DB returns the underlying badger database, for tests and tools only:
+// writes through it bypass every check and the usage counters.
+func (s *Store) DB() *badger.DB { return s.db }
+
+// BlockKey returns the badger key under which block c's bytes are stored
+// (see the layout in doc.go), for tests and tools that work through DB, such
+// as one that flips a stored byte to test integrity checks.
+func BlockKey(c cid.Cid) []byte { return blockKey(c) }
+
+// Usage returns the store's block count and bytes. It is O(1).
+func (s *Store) Usage() Usage {
+	return Usage{Blocks: s.blocks.Load(), Bytes: s.bytes.Load()}
+}
+
+// Put verifies b against its CID and stores it; see PutMany.
+func (s *Store) Put(ctx context.Context, b block.Block, tentative bool) error {
+	return s.PutMany(ctx, []block.Block{b}, tentative)
+}
+
+// PutMany verifies every block against its CID, then stores them all in one
+// transaction (one fsync with SyncWrites; badger may need several for very
+// many blocks). A block whose bytes do not match its CID fails the whole call
+// with an error wrapping block.ErrMismatch before anything is stored, and is
+// counted in xnode_storage_integrity_failures_total.
+//
+// tentative marks new blocks unconfirmed (an upload in progress) and refreshes
+// the age of blocks already tentative; a block already confirmed stays
+// confirmed. tentative=false stores confirmed blocks and confirms tentative
+// ones. A block already stored is not rewritten. The caller must not modify
+// the blocks' Data until PutMany returns.
+func (s *Store) PutMany(ctx context.Context, bs []block.Block, tentative bool) error {
+	if len(bs) == 0 {
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("storage: put: %w", err)
+	}
+	if err := s.verifyAll(ctx, bs); err != nil {
+		return err
+	}
+	if err := s.acquire(); err != nil {
+		return err
+	}
+	defer s.release()
+	now := s.cfg.now().UnixNano()
+	d, err := s.update(len(bs), func(txn *badger.Txn, i int, d *delta) error {
+		return putOne(txn, bs[i], tentative, now, d)
+	})
+	s.apply(d)
+	if err != nil {
+		return fmt.Errorf("storage: put: %w", err)
+	}
+	return nil
+}
+
+func putOne(txn *badger.Txn, b block.Block, tentative bool, now int64, d *delta) error {
+	st, err := readState(txn, b.CID)
+	if err != nil {
+		return err
+	}
+	tk := tentativeKey(b.CID)
+	switch {
+	case !st.exists:
+		if err := txn.Set(blockKey(b.CID), b.Data); err != nil {
+			return err
+		}
+		if err := txn.Set(sizeKey(b.CID), encodeSize(len(b.Data))); err != nil {
+			return err
+		}
+		if tentative {
+			if err := txn.Set(tk, encodeTime(now)); err != nil {
+				return err
+			}
+		} else if st.tentative { // a stray t/ key from outside the store
+			if err := txn.Delete(tk); err != nil {
+				return err
+			}
+		}
+		d.blocks++
+		d.bytes += int64(len(b.Data))
+	case st.tentative && tentative:
+		return txn.Set(tk, encodeTime(now))
+	case st.tentative && !tentative:
+		return txn.Delete(tk)
+	}
+	return nil
+}
+
+// verifyAll checks every block, hashing on all cores for a batch.
+func (s *Store) verifyAll(ctx context.Context, bs []block.Block) error {
+	if len(bs) == 1 {
+		return s.verify(bs[0])
+	}
+	var next atomic.Int64
+	g, ctx := errgroup.WithContext(ctx)
+	for range min(runtime.GOMAXPROCS(0), len(bs)) {
+		g.Go(func() error {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(bs) {
+					return nil
+				}
+				if err := ctx.Err(); err != nil {
+					return fmt.Errorf("storage: put: %w", err)
+				}
+				if err := s.verify(bs[i]); err != nil {
+					return err
+				}
+			}
+		})
+	}
+	return g.Wait()
+}
+
+func (s *Store) verify(b block.Block) error {
+	if len(b.Data) > block.MaxChunkSize {
+		return fmt.Errorf("%w: %s has %d bytes, at most %d", ErrTooLarge, b.CID, len(b.Data), block.MaxChunkSize)
+	}
+	if err := block.Verify(b.CID, b.Data); err != nil {
+		if errors.Is(err, block.ErrMismatch) {
+			s.m.integrityFailures.Inc()
+			s.log.Warn("refused a block whose bytes do not match its CID", "cid", b.CID, "size", len(b.Data))
+		}
+		return fmt.Errorf("storage: put: %w", err)
+	}
+	return nil
+}
+
+// Confirm marks blocks as part of an acknowledged blob, so GC keeps them.
+// Unknown CIDs are ignored.
+func (s *Store) Confirm(ctx context.Context, cids []cid.Cid) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("storage: confirm: %w", err)
+	}
+	if err := s.acquire(); err != nil {
+		return err
+	}
+	defer s.release()
+	_, err := s.update(len(cids), func(txn *badger.Txn, i int, _ *delta) error {
+		if !cids[i].Defined() {
+			return nil
+		}
+		k := tentativeKey(cids[i])
+		switch _, err := txn.Get(k); {
+		case errors.Is(err, badger.ErrKeyNotFound):
+			return nil
+		case err != nil:
+			return err
+		}
+		return txn.Delete(k)
+	})
+	if err != nil {
+		return fmt.Errorf("storage: confirm: %w", err)
+	}
+	return nil
+}
+
+// Get returns the block named c after checking its bytes against c. A stored
+// copy that does not match is deleted, counted in
+// xnode_storage_integrity_failures_total and logged, and Get returns an error
+// wrapping block.ErrMismatch (xnode.ErrIntegrity): wrong bytes are never
+// returned. A block not held gives ErrNotFound.
+func (s *Store) Get(ctx context.Context, c cid.Cid) (block.Block, error) {
+	if err := ctx.Err(); err != nil {
+		return block.Block{}, fmt.Errorf("storage: get: %w", err)
+	}
+	if err := block.Check(c); err != nil {
+		return block.Block{}, fmt.Errorf("storage: get: %w", err)
+	}
+	if err := s.acquire(); err != nil {
+		return block.Block{}, err
+	}
+	defer s.release()
+	var (
+		data    []byte
+		version uint64
+	)
+	err := s.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(blockKey(c))
+		if err != nil {
+			return err
+		}
+		version = item.Version()
+		data, err = item.ValueCopy(nil)
+		return err
+	})
+	switch {
+	case errors.Is(err, badger.ErrKeyNotFound):
+		return block.Block{}, fmt.Errorf("%w: %s", ErrNotFound, c)
+	case err != nil:
+		return block.Block{}, fmt.Errorf("storage: get %s: %w", c, err)
+	}
+	if verr := block.Verify(c, data); verr != nil {
+		s.m.integrityFailures.Inc()
+		derr := s.dropCorrupt(c, version)
+		s.log.Error("dropped a stored block whose bytes do not match its CID", "cid", c, "size", len(data), "drop_err", derr)
+		return block.Block{}, fmt.Errorf("storage: get: %w", verr)
+	}
+	return block.Block{CID: c, Data: data}, nil
+}
+
+// dropCorrupt deletes the copy of c read at version, unless it has been
+// replaced since (then the new copy is someone else's to judge).
+func (s *Store) dropCorrupt(c cid.Cid, version uint64) error {
+	d, err := s.update(1, func(txn *badger.Txn, _ int, d *delta) error {
+		item, err := txn.Get(blockKey(c))
+		switch {
+		case errors.Is(err, badger.ErrKeyNotFound):
+			return nil
+		case err != nil:
+			return err
+		case item.Version() != version:
+			return nil
+		}
+		return deleteOne(txn, c, d)
+	})
+	s.apply(d)
+	return err
+}
+
+// Has reports whether the store holds c. It reads only the index.
+func (s *Store) Has(ctx context.Context, c cid.Cid) (bool, error) {
+	has, err := s.HasMany(ctx, []cid.Cid{c})
+	if err != nil {
+		return false, err
+	}
+	return has[0], nil
+}
+
+// HasMany reports for each CID whether the store holds it, from one snapshot.
+// A CID that is not an xnode block CID fails the call (block.ErrInvalidCID).
+func (s *Store) HasMany(ctx context.Context, cs []cid.Cid) ([]bool, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("storage: has: %w", err)
+	}
+	for _, c := range cs {
+		if err := block.Check(c); err != nil {
+			return nil, fmt.Errorf("storage: has: %w", err)
+		}
+	}
+	if err := s.acquire(); err != nil {
+		return nil, err
+	}
+	defer s.release()
+	has := make([]bool, len(cs))
+	err := s.db.View(func(txn *badger.Txn) error {
+		for i, c := range cs {
+			switch _, err := txn.Get(sizeKey(c)); {
+			case err == nil:
+				has[i] = true
+			case !errors.Is(err, badger.ErrKeyNotFound):
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("storage: has: %w", err)
+	}
+	return has, nil
+}
+
+// Size returns the size of block c in bytes from the index, without reading
+// the block. A block not held gives ErrNotFound.
+func (s *Store) Size(ctx context.Context, c cid.Cid) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("storage: size: %w", err)
+	}
+	if err := block.Check(c); err != nil {
+		return 0, fmt.Errorf("storage: size: %w", err)
+	}
+	if err := s.acquire(); err != nil {
+		return 0, err
+	}
+	defer s.release()
+	var n int
+	err := s.db.View(func(txn *badger.Txn) error {
+		st, err := readState(txn, c)
+		if err != nil {
+			return err
+		}
+		if !st.exists {
+			return fmt.Errorf("%w: %s", ErrNotFound, c)
+		}
+		n = st.size
+		return nil
+	})
+	if errors.Is(err, ErrNotFound) {
+		return 0, err
+	}
+	if err != nil {
+		return 0, fmt.Errorf("storage: size %s: %w", c, err)
+	}
+	return n, nil
+}
+
+// Delete removes block c. A block not held is not an error.
+func (s *Store) Delete(ctx context.Context, c cid.Cid) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("storage: delete: %w", err)
+	}
+	if err := block.Check(c); err != nil {
+		return fmt.Errorf("storage: delete: %w", err)
+	}
+	if err := s.acquire(); err != nil {
+		return err
+	}
+	defer s.release()
+	d, err := s.update(1, func(txn *badger.Txn, _ int, d *delta) error {
+		return deleteOne(txn, c, d)
+	})
+	s.apply(d)
+	if err != nil {
+		return fmt.Errorf("storage: delete %s: %w", c, err)
+	}
+	return nil
+}
+
+// deleteOne removes all three keys of c, if it is held.
+func deleteOne(txn *badger.Txn, c cid.Cid, d *delta) error {
+	st, err := readState(txn, c)
+	if err != nil || !st.exists {
+		return err
+	}
+	for _, k := range [][]byte{blockKey(c), sizeKey(c), tentativeKey(c)} {
+		if err := txn.Delete(k); err != nil {
+			return err
+		}
+	}
+	d.blocks--
+	d.bytes -= int64(st.size)
+	return nil
+}
+
+// forEachPage is how many index entries ForEach reads per transaction. It
+// calls fn between transactions, so a slow fn (repair pushes blocks over the
+// network) never holds a badger read transaction open, which would pin old
+// versions and stall value-log GC.
+const forEachPage = 1024
+
+// ForEach calls fn for every block in the local index, in key (CID byte)
+// order, reading keys and sizes only. It stops at and returns the first error
+// fn returns. Blocks added or removed while it runs may or may not be seen.
+func (s *Store) ForEach(ctx context.Context, fn func(c cid.Cid, size int) error) error {
+	type entry struct {
+		c    cid.Cid
+		size int
+	}
+	seek := prefixSize
+	for seek != nil {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("storage: for each: %w", err)
+		}
+		if err := s.acquire(); err != nil {
+			return err
+		}
+		var page []entry
+		var next []byte
+		err := s.db.View(func(txn *badger.Txn) error {
+			it := txn.NewIterator(badger.IteratorOptions{Prefix: prefixSize})
+			defer it.Close()
+			for it.Seek(seek); it.Valid(); it.Next() {
+				item := it.Item()
+				if len(page) == forEachPage {
+					next = item.KeyCopy(nil)
+					return nil
+				}
+				c, err := cidOf(item.Key())
+				if err != nil {
+					s.log.Warn("skipping a malformed index key", "err", err)
+					continue
+				}
+				var size int
+				if err := item.Value(func(v []byte) (err error) {
+					size, err = decodeSize(v)
+					return err
+				}); err != nil {
+					s.log.Warn("skipping a malformed index entry", "cid", c, "err", err)
+					continue
+				}
+				page = append(page, entry{c, size})
+			}
+			return nil
+		})
+		s.release()
+		if err != nil {
+			return fmt.Errorf("storage: for each: %w", err)
+		}
+		for _, e := range page {
+			if err := fn(e.c, e.size); err != nil {
+				return err
+			}
+		}
+		seek = next
+	}
+	return nil
+}
+
+// recount sets the usage counters from the index.
+func (s *Store) recount() error {
+	var blocks, bytes int64
+	err := s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefixSize})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			if err := it.Item().Value(func(v []byte) error {
+				n, err := decodeSize(v)
+				if err != nil {
+					return fmt.Errorf("key %x: %w", it.Item().Key(), err)
+				}
+				blocks++
+				bytes += int64(n)
+				return nil
+			}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("storage: recount usage: %w", err)
+	}
+	s.blocks.Store(blocks)
+	s.bytes.Store(bytes)
+	return nil
+}
+
+// blockState is what the index says about one CID.
+type blockState struct {
+	exists    bool
+	size      int
+	tentative bool
+	since     int64 // unix nanos, when tentative
+}
+
+func readState(txn *badger.Txn, c cid.Cid) (blockState, error) {
+	var st blockState
+	item, err := txn.Get(sizeKey(c))
+	switch {
+	case err == nil:
+		st.exists = true
+		if err := item.Value(func(v []byte) (err error) {
+			st.size, err = decodeSize(v)
+			return err
+		}); err != nil {
+			return st, err
+		}
+	case !errors.Is(err, badger.ErrKeyNotFound):
+		return st, err
+	}
+	item, err = txn.Get(tentativeKey(c))
+	switch {
+	case err == nil:
+		st.tentative = true
+		if err := item.Value(func(v []byte) error {
+			// An unreadable age counts as the oldest: the block was never
+			// confirmed either way, and GC must not trip on it forever.
+			st.since, _ = decodeTime(v)
+			return nil
+		}); err != nil {
+			return st, err
+		}
+	case !errors.Is(err, badger.ErrKeyNotFound):
+		return st, err
+	}
+	return st, nil
+}
+
+// delta is what committed transactions changed in the usage counters.
+type delta struct{ blocks, bytes int64 }
+
+func (s *Store) apply(d delta) {
+	s.blocks.Add(d.blocks)
+	s.bytes.Add(d.bytes)
+}
+
+// maxConflictRetries bounds how often update retries a transaction that lost
+// a race with another writer of the same keys. Each retry re-reads the state,
+// so one retry nearly always settles it.
+const maxConflictRetries = 16
+
+// update applies op to items 0..n-1 in as few read-write transactions as
+// badger accepts (one, unless the transaction grows too big, when it is cut
+// and committed in parts). A transaction that conflicts is rerun from its
+// first item. It returns what the committed transactions changed, also on
+// error, so the caller can apply it to the counters.
+func (s *Store) update(n int, op func(txn *badger.Txn, i int, d *delta) error) (delta, error) {
+	var total delta
+	start, end, conflicts := 0, n, 0
+	for start < n {
+		txn := s.db.NewTransaction(true)
+		var d delta
+		i := start
+		var err error
+		for i < end {
+			if err = op(txn, i, &d); err != nil {
+				break
+			}
+			i++
+		}
+		if err != nil {
+			txn.Discard()
+			if errors.Is(err, badger.ErrTxnTooBig) && i > start {
+				end = i // redo the items that fitted, then go on from i
+				continue
+			}
+			return total, err
+		}
+		if err := txn.Commit(); err != nil {
+			if errors.Is(err, badger.ErrConflict) && conflicts < maxConflictRetries {
+				conflicts++
+				continue
+			}
+			return total, err
+		}
+		total.blocks += d.blocks
+		total.bytes += d.bytes
+		start, end, conflicts = end, n, 0
+	}
+	return total, nil
+}
