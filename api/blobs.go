@@ -106,8 +106,14 @@ func (s *Server) handleGetBlob(w http.ResponseWriter, r *http.Request) {
 	size := blob.Size()
 	etag := `"` + c.String() + `"`
 	h := w.Header()
-	h.Set("ETag", etag)
 	h.Set("Accept-Ranges", "bytes")
+	fail := func(err error) { // an error answer describes no representation
+		h.Del("Content-Range")
+		h.Del("ETag")
+		h.Del("Cache-Control")
+		s.writeError(w, r, err)
+	}
+	h.Set("ETag", etag)
 	// A CID names its bytes forever.
 	h.Set("Cache-Control", "public, max-age=31536000, immutable")
 	if etagListMatches(r.Header.Get("If-None-Match"), etag) {
@@ -124,6 +130,7 @@ func (s *Server) handleGetBlob(w http.ResponseWriter, r *http.Request) {
 		rng, err := parseRange(spec, size)
 		switch {
 		case errors.Is(err, errUnsatisfiable):
+			h.Del("Cache-Control")
 			h.Set("Content-Range", fmt.Sprintf("bytes */%d", size))
 			s.writeJSONError(w, r, http.StatusRequestedRangeNotSatisfiable, CodeInvalidArgument,
 				fmt.Sprintf("range %q not satisfiable for a blob of %d bytes", spec, size))
@@ -143,8 +150,7 @@ func (s *Server) handleGetBlob(w http.ResponseWriter, r *http.Request) {
 
 	rc, err := blob.Range(r.Context(), off, n)
 	if err != nil {
-		h.Del("Content-Range")
-		s.writeError(w, r, err)
+		fail(err)
 		return
 	}
 	defer rc.Close()
@@ -153,8 +159,7 @@ func (s *Server) handleGetBlob(w http.ResponseWriter, r *http.Request) {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			err = fmt.Errorf("api: blob %s: range %d+%d ended after %d bytes", c, off, n, k)
 		}
-		h.Del("Content-Range")
-		s.writeError(w, r, err)
+		fail(err)
 		return
 	}
 	h.Set("Content-Length", strconv.FormatUint(n, 10))

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/xnode/xnode"
 	"github.com/xnode/xnode/block"
@@ -263,3 +264,10 @@ func (f *fakeNode) Record(ctx context.Context, ns, key string) (Record, error) {
 }
 
 var _ Node = (*fakeNode)(nil)
+
+// noopRegisterer accepts and drops every collector.
+type noopRegisterer struct{}
+
+func (noopRegisterer) Register(prometheus.Collector) error  { return nil }
+func (noopRegisterer) MustRegister(...prometheus.Collector) {}
+func (noopRegisterer) Unregister(prometheus.Collector) bool { return true }

@@ -62,23 +62,21 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	sw := &statusWriter{ResponseWriter: w}
 	defer func() {
-		// Runs during an abort panic too, so aborted streams are counted.
+		// Runs during an abort panic too, so aborted streams are counted
+		// and logged before the panic goes on to net/http.
 		p := recover()
 		code := sw.status
-		switch {
-		case code != 0:
-		case p != nil:
-			code = http.StatusInternalServerError
-		default:
+		if code == 0 {
 			code = http.StatusOK
-		}
-		if p != nil {
-			s.metrics.observe(route, r.Method, code, time.Since(start))
-			s.accessLog(r, route, id, code, sw.written, start, true)
-			panic(p)
+			if p != nil {
+				code = http.StatusInternalServerError
+			}
 		}
 		s.metrics.observe(route, r.Method, code, time.Since(start))
-		s.accessLog(r, route, id, code, sw.written, start, false)
+		s.accessLog(r, route, id, code, sw.written, start, p != nil)
+		if p != nil {
+			panic(p)
+		}
 	}()
 	defer s.recoverPanic(sw, r, route)
 

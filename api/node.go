@@ -166,7 +166,7 @@ type NamespaceResult struct {
 // Readiness is the body of GET /health/ready. When not ready (HTTP 503) it
 // also carries the error envelope, so generic clients read it like any error.
 type Readiness struct {
-	Ready  bool        `json:"ready"`
-	Checks []Check     `json:"checks"`
+	Ready  bool         `json:"ready"`
+	Checks []Check      `json:"checks"`
 	Error  *ErrorDetail `json:"error,omitempty"`
 }

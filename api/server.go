@@ -34,8 +34,7 @@ type Server struct {
 	closed    bool               // Shutdown or Close was called
 	stopping  bool               // the stop sequence has begun
 	stopped   chan struct{}      // closed when the stop sequence is over
-	stopErr   error
-	serveDone chan struct{} // closed when Serve returns
+	serveDone chan struct{}      // closed when Serve returns
 	serveErr  error
 }
 
@@ -169,7 +168,8 @@ func (s *Server) Addr() string {
 //  5. Shutdown waits for the serving goroutine to exit.
 //
 // Shutdown is idempotent: later calls wait for the first one (or their own
-// ctx) and return nil, the first call having reported the outcome. Start after Shutdown returns ErrServerClosed.
+// ctx) and return nil, the first call having reported the outcome. Start
+// after Shutdown returns ErrServerClosed.
 func (s *Server) Shutdown(ctx context.Context) error {
 	return s.stop(ctx, false)
 }
@@ -219,8 +219,7 @@ func (s *Server) stop(ctx context.Context, force bool) error {
 	s.cancel()
 	s.mu.Lock()
 	errs = append(errs, s.serveErr)
-	s.stopErr = errors.Join(errs...)
 	s.mu.Unlock()
 	close(s.stopped)
-	return s.stopErr
+	return errors.Join(errs...)
 }

@@ -26,7 +26,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // harness is a real Server on 127.0.0.1:0 over a fakeNode, with a raw HTTP
 // client and an api.Client pointing at it.
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	node   *fakeNode
 	srv    *Server
 	reg    *prometheus.Registry
@@ -35,7 +35,7 @@ type harness struct {
 	client *Client
 }
 
-func newHarness(t *testing.T, mod func(*Config)) *harness {
+func newHarness(t testing.TB, mod func(*Config)) *harness {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.Listen = "127.0.0.1:0"
@@ -691,5 +691,36 @@ func TestMetrics(t *testing.T) {
 		if !strings.Contains(text, want) {
 			t.Errorf("metrics lack %s", want)
 		}
+	}
+}
+
+func TestCloseCutsShutdownShort(t *testing.T) {
+	h := newHarness(t, nil) // ShutdownTimeout 30 s: only Close can end this
+	h.node.gate = make(chan struct{})
+	h.node.entered = make(chan struct{}, 1)
+	inflight := make(chan error, 1)
+	go func() {
+		_, err := h.client.Status(t.Context())
+		inflight <- err
+	}()
+	<-h.node.entered
+	shutdown := make(chan error, 1)
+	go func() { shutdown <- h.srv.Shutdown(t.Context()) }()
+	addr := h.srv.Addr()
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+		}
+		return err != nil
+	}, "Shutdown never closed the listener")
+	if err := h.srv.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := <-inflight; err == nil {
+		t.Fatal("request cut off by Close reported success")
+	}
+	if err := <-shutdown; err != nil {
+		t.Fatalf("Shutdown cut short: %v", err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	abcitypes "github.com/cometbft/cometbft/abci/types"
+	"github.com/cometbft/cometbft/libs/service"
 	nm "github.com/cometbft/cometbft/node"
 	"github.com/cometbft/cometbft/p2p"
 	"github.com/cometbft/cometbft/privval"
@@ -134,7 +135,8 @@ func (n *Node) Start(ctx context.Context) error {
 		if router != nil {
 			router.wait()
 		}
-		return errors.Join(fmt.Errorf("consensus: start node: %w", err), stopErr, dbs.closeAll())
+		return errors.Join(fmt.Errorf("consensus: start node: %w", err), stopErr,
+			stopProxyApp(cmt), dbs.closeAll())
 	}
 	n.live = &live{cmt: cmt, rpc: local.New(cmt), router: router}
 	n.dbs = dbs
@@ -164,11 +166,20 @@ func (n *Node) Close() error {
 		n.live.cmt.Wait()
 		// Stopping the event bus cancels the router's subscriptions.
 		n.live.router.wait()
-		errs = append(errs, n.dbs.closeAll())
+		errs = append(errs, stopProxyApp(n.live.cmt), n.dbs.closeAll())
 		n.closeErr = errors.Join(errs...)
 		n.log.Info("consensus node stopped", "node_id", n.NodeID())
 	})
 	return n.closeErr
+}
+
+// stopProxyApp stops the ABCI connections, which CometBFT v0.38's
+// Node.OnStop leaves running (with a goroutine watching them).
+func stopProxyApp(cmt *nm.Node) error {
+	if err := cmt.ProxyApp().Stop(); err != nil && !errors.Is(err, service.ErrAlreadyStopped) {
+		return fmt.Errorf("consensus: stop abci connections: %w", err)
+	}
+	return nil
 }
 
 // live is what exists only while the node runs.

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	kaddht "github.com/libp2p/go-libp2p-kad-dht"
+	"github.com/libp2p/go-libp2p/core/discovery"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	drouting "github.com/libp2p/go-libp2p/p2p/discovery/routing"
@@ -55,7 +56,7 @@ func (r *Router) discoveryLoop(ctx context.Context, kad *kaddht.IpfsDHT) {
 
 // findPeers dials advertisers of ns until the host has MinPeers connections
 // or the search ends.
-func (r *Router) findPeers(ctx context.Context, disc *drouting.RoutingDiscovery, ns string) {
+func (r *Router) findPeers(ctx context.Context, disc discovery.Discoverer, ns string) {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.QueryTimeout)
 	defer cancel()
 	found, err := disc.FindPeers(ctx, ns)
@@ -70,6 +71,9 @@ func (r *Router) findPeers(ctx context.Context, disc *drouting.RoutingDiscovery,
 		}
 	}()
 	for ai := range found {
+		if r.connected() >= r.cfg.MinPeers {
+			return
+		}
 		if ai.ID == r.host.ID() || len(ai.Addrs) == 0 ||
 			r.host.Network().Connectedness(ai.ID) == network.Connected {
 			continue
@@ -81,9 +85,6 @@ func (r *Router) findPeers(ctx context.Context, disc *drouting.RoutingDiscovery,
 		r.log.Debug("dht discovered peer connected", "peer", ai.ID)
 		if r.metrics != nil {
 			r.metrics.discoveryConnects.Inc()
-		}
-		if r.connected() >= r.cfg.MinPeers {
-			return
 		}
 	}
 }

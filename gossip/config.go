@@ -75,9 +75,11 @@ type Config struct {
 	// ReorderWindow separates a late message from a replay. Sequence numbers
 	// are the sender's clock in Unix nanoseconds (kept strictly increasing),
 	// so an announcement up to ReorderWindow older than the newest seen from
-	// its peer is merely out of order and is ignored without penalty; an
-	// older one, or an exact repeat, is a replay and is rejected.
-	// Default 10 s.
+	// its peer is merely out of order (another path, another topic, a slow
+	// relay) and is ignored without penalty; an older one, or an exact
+	// repeat, is a replay and is rejected. Honest relays hold messages only
+	// a few GossipSub heartbeats, so the window can be generous.
+	// Default 1 min.
 	ReorderWindow time.Duration
 
 	// EventBuffer is the channel buffer of each Subscribe subscriber.
@@ -105,7 +107,7 @@ func DefaultConfig() Config {
 		Retention:         10 * time.Minute,
 		MaxMessageSize:    8 << 10,
 		MaxRPCSize:        256 << 10,
-		ReorderWindow:     10 * time.Second,
+		ReorderWindow:     time.Minute,
 		EventBuffer:       256,
 		LeaveGrace:        500 * time.Millisecond,
 	}
@@ -122,7 +124,7 @@ func LocalTestConfig() Config {
 	c.TickInterval = hb / 4
 	c.MinStdDev = hb
 	c.AcceptablePause = 4 * hb
-	c.ReorderWindow = 20 * hb
+	c.ReorderWindow = 10 * time.Second
 	c.LeaveGrace = hb
 	return c
 }

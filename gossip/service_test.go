@@ -3,6 +3,7 @@ package gossip
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"strings"
@@ -10,10 +11,12 @@ import (
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	mocknet "github.com/libp2p/go-libp2p/p2p/net/mock"
+	"github.com/multiformats/go-multiaddr"
 	"github.com/prometheus/client_golang/prometheus"
 	promtest "github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/xnode/xnode"
@@ -43,11 +46,7 @@ func newCluster(tb testing.TB, n int, cfg Config) *cluster {
 	c := &cluster{cfg: cfg, mn: mocknet.New()}
 	tb.Cleanup(func() { c.close(tb) })
 	for range n {
-		h, err := c.mn.GenPeer()
-		if err != nil {
-			tb.Fatal(err)
-		}
-		c.nodes = append(c.nodes, c.startNode(tb, h))
+		c.nodes = append(c.nodes, c.startNode(tb, c.newHost(tb)))
 	}
 	if err := c.mn.LinkAll(); err != nil {
 		tb.Fatal(err)
@@ -67,6 +66,22 @@ func newCluster(tb testing.TB, n int, cfg Config) *cluster {
 		}
 	}
 	return c
+}
+
+// newHost adds a mocknet host with an Ed25519 identity (cheaper to verify
+// than mocknet's default ECDSA, and inlined in the peer id) listening on
+// loopback, where every node shares one IP as on a local network.
+func (c *cluster) newHost(tb testing.TB) host.Host {
+	tb.Helper()
+	sk, _, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	h, err := c.mn.AddPeer(sk, multiaddr.StringCast("/ip4/127.0.0.1/tcp/4001"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return h
 }
 
 func (c *cluster) startNode(tb testing.TB, h host.Host) *node {
@@ -260,10 +275,7 @@ func TestHostilePeerIsRejectedAndMembershipContinues(t *testing.T) {
 
 	// The hostile node runs a plain GossipSub on the same topic, with no
 	// validator of its own, and connects to every honest node.
-	hh, err := c.mn.GenPeer()
-	if err != nil {
-		t.Fatal(err)
-	}
+	hh := c.newHost(t)
 	if err := c.mn.LinkAll(); err != nil {
 		t.Fatal(err)
 	}
@@ -376,10 +388,7 @@ func TestServiceLifecycle(t *testing.T) {
 	cfg.Network = "test-lifecycle"
 	mn := mocknet.New()
 	t.Cleanup(func() { _ = mn.Close() })
-	h, err := mn.GenPeer()
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := (&cluster{mn: mn}).newHost(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	ps, err := NewPubSub(ctx, h, cfg)

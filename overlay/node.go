@@ -439,19 +439,19 @@ func (n *Node) watchMembers(ctx context.Context) {
 				continue
 			}
 			switch ev.Kind {
-			case gossip.Joined, gossip.Updated:
+			case gossip.EventJoined, gossip.EventUpdated:
 				n.host.Peerstore().AddAddrs(m.PeerID, m.Addrs, peerstore.RecentlyConnectedAddrTTL)
 				if m.CometP2P != "" && m.CometNodeID != "" {
 					if err := n.chain.DialPeers([]string{m.CometNodeID + "@" + m.CometP2P}, true); err != nil {
 						n.log.Debug("could not add consensus peer", "peer", m.PeerID, "err", err)
 					}
 				}
-				if ev.Kind == gossip.Joined {
+				if ev.Kind == gossip.EventJoined {
 					n.repair.Trigger()
 				}
-			case gossip.Left:
+			case gossip.EventLeft:
 				n.repair.Trigger()
-			case gossip.Failed:
+			case gossip.EventFailed:
 				var t *time.Timer
 				t = time.AfterFunc(n.cfg.Repair.Grace.D()+time.Second, func() {
 					select {
@@ -480,7 +480,7 @@ func (n *Node) Status(ctx context.Context) (api.Status, error) {
 	u := n.store.Usage()
 	st := api.Status{
 		PeerID: n.host.ID().String(), Addrs: n.Addrs(), API: n.APIURL(), ChainID: n.chainID,
-		Members: n.liveView().size(), Storage: api.StorageUsage{Blocks: u.Blocks, Bytes: u.Bytes},
+		Members: n.liveView().size(), Storage: api.StorageUsage{Blocks: uint64(u.Blocks), Bytes: uint64(u.Bytes)},
 		Version: n.opts.Version, Replication: int(n.params.ReplicationFactor),
 	}
 	cs, err := n.chain.Status(ctx)

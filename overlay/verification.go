@@ -2,6 +2,7 @@ package overlay
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -23,7 +24,7 @@ func (a chainAdapter) Pending(ctx context.Context) ([]verify.RecordRef, error) {
 	if err != nil || !st.Validator || st.CatchingUp {
 		return nil, err
 	}
-	pub := a.n.operator.Public().([]byte)
+	pub := a.n.operator.Public().(ed25519.PublicKey)
 	res, err := a.n.chain.Query(ctx, "/pending", []byte(hex.EncodeToString(pub)))
 	if err != nil {
 		return nil, err
@@ -51,7 +52,7 @@ func (a chainAdapter) Attest(ctx context.Context, ref verify.RecordRef, ok bool,
 	if len(reason) > 256 {
 		reason = reason[:256]
 	}
-	tx, err := abci.NewAttest(a.n.operator, a.n.chainID, a.n.nextNonce(), ref.Namespace, ref.Key, ref.Version, ref.CID.String(), ok, reason)
+	tx, err := abci.NewAttest(a.n.operator, a.n.chainID, a.n.nextNonce(), abci.Attest{Namespace: ref.Namespace, Key: ref.Key, Version: ref.Version, CID: ref.CID.String(), OK: ok, Reason: reason})
 	if err != nil {
 		return err
 	}

@@ -22,12 +22,16 @@
 // Only members with a finite weight > 0 are eligible. A member with weight
 // 0, a negative or NaN weight, or +Inf is never chosen: Score returns -Inf for
 // it and Rank and Owners leave it out.
+// Weights are used as given; their unit does not matter, only their ratios.
+// A score overflows to +Inf only for weights above about 1e292, far beyond
+// any capacity in bytes; such members then tie and are ordered by ID.
 //
 // Details that make the contract exact rather than approximate:
 //
-//   - The key is hashed once and seeds the hash of each ID, instead of hashing
-//     key||id: the same function of (key, id), with no ambiguity at the join,
-//     and per member only the ID (52 bytes for an ed25519 peer id) is hashed.
+//   - The key is hashed once and its hash seeds the hash of each ID, instead
+//     of hashing key||id: still a function of the pair, with no ambiguity
+//     where key and ID meet, and per member only the ID (52 bytes for an
+//     ed25519 peer id) is hashed.
 //   - u keeps 52 bits of h, not 53: (x + 0.5) then needs 53 significant bits
 //     and is exact, and u can be neither 0 (ln = -Inf) nor 1 (ln = 0). With 53
 //     bits the +0.5 would round and the largest hashes would give u = 1.
@@ -68,8 +72,9 @@
 // Owners scores in one pass and keeps the R best in a small buffer, sorting
 // nothing. It computes the logarithm only for members that might enter the
 // buffer (ln(u) <= u-1 bounds a score from above cheaply, with a margin that
-// keeps the result exact), so it costs little more than hashing the members.
-// It allocates only its result. Rank scores and sorts everything.
+// keeps the result exact), so it costs less than scoring every member and
+// under twice hashing them. It allocates only its result. Rank scores and
+// sorts everything.
 //
 // # Purity and concurrency
 //

@@ -24,7 +24,7 @@ func eligible(w float64) bool {
 }
 
 // Score returns the weighted HRW score of member m for key: -w / ln(u), with u
-// the placement hash of key||m.ID mapped into (0,1) (see doc.go). A higher
+// the placement hash of (key, m.ID) mapped into (0,1) (see the package doc). A higher
 // score ranks first. It is positive for an eligible member and -Inf for an
 // ineligible one, so an ineligible member never outranks an eligible one.
 func Score(key []byte, m Member) float64 {
@@ -121,9 +121,10 @@ const stackTop = 8
 // <= 0 or none is eligible. Duplicate IDs count once, as in Rank.
 //
 // It hashes the key once and each member once, keeps the r best in a small
-// sorted buffer, and computes a member's score (a logarithm) only when a cheap
-// bound says it might enter the buffer, so it costs about the hashing alone.
-// It allocates only the result (for r <= 8).
+// sorted buffer instead of sorting, and computes a member's score (a
+// logarithm) only when a cheap bound says it might enter the buffer, so it
+// costs less than scoring every member. It allocates only the result (for
+// r <= 8).
 func Owners(key []byte, members []Member, r int) []Member {
 	if r <= 0 || len(members) == 0 {
 		return nil

@@ -43,6 +43,16 @@
 // conflict detection keeps concurrent writers of the same CID honest (a
 // conflicting transaction is retried), which is what keeps Usage exact.
 //
+// # Memory
+//
+// The badger knobs in Config are sized for a small idle footprint (see
+// config.go). Badger v4 reads and writes the value log through shared memory
+// maps, so chunks that went through the store stay counted in the process's
+// RSS as mapped file pages (RssFile) until the kernel reclaims them; every
+// 30 s the GC loop advises those mappings away (MADV_DONTNEED, Linux only),
+// which leaves the pages in the page cache and the data untouched but stops
+// an idle node from looking as large as its recent traffic.
+//
 // # Concurrency and lifecycle
 //
 // A Store is safe for concurrent use. Open opens badger and recounts usage

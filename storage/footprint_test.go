@@ -2,7 +2,6 @@ package storage
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"os"
 	"runtime"
@@ -12,6 +11,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/ipfs/go-cid"
 	"go.uber.org/goleak"
 
 	"github.com/xnode/xnode/block"
@@ -68,7 +68,10 @@ func TestIdleFootprint(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	written := bs
+	var written []cid.Cid
+	for _, b := range bs {
+		written = append(written, b.CID)
+	}
 	bs = nil
 	settle()
 	used := procStatus(t)
@@ -86,8 +89,16 @@ func TestIdleFootprint(t *testing.T) {
 		d(used, "VmRSS"), d(used, "RssAnon"), d(used, "RssFile"))
 	t.Logf("after releasing %d MiB of value-log mappings: VmRSS %+d MiB (RssAnon %+d MiB, RssFile %+d MiB)",
 		advised>>20, d(released, "VmRSS"), d(released, "RssAnon"), d(released, "RssFile"))
-	// Generous bounds, far under the node's 150 MiB idle budget, that badger's
-	// defaults (64 MiB memtables, 256 MiB block cache) would blow through.
+	// The released pages read back intact (Get checks them against the CID).
+	for _, c := range written {
+		if _, err := s.Get(context.Background(), c); err != nil {
+			t.Fatalf("get after releasing pages: %v", err)
+		}
+	}
+	if raceEnabled {
+		return // the race detector's shadow memory swamps the figures
+	}
+	// Generous bounds, far under the node's 150 MiB idle budget.
 	if d(empty, "RssAnon") > 48 {
 		t.Errorf("an empty store holds %d MiB of anonymous memory", d(empty, "RssAnon"))
 	}
@@ -96,13 +107,6 @@ func TestIdleFootprint(t *testing.T) {
 	}
 	if runtime.GOOS == "linux" && d(released, "RssFile") > 16 {
 		t.Errorf("%d MiB of mapped files still resident after releasing value-log pages", d(released, "RssFile"))
-	}
-	// The released pages read back intact.
-	for _, b := range written {
-		got, err := s.Get(context.Background(), b.CID)
-		if err != nil || !bytes.Equal(got.Data, b.Data) {
-			t.Fatalf("get after releasing pages: %v", err)
-		}
 	}
 }
 

@@ -135,23 +135,32 @@ func (s *Store) expiredPage(seek []byte, cutoff int64) (expired []cid.Cid, next 
 	return expired, next, err
 }
 
-// gcLoop runs GC every Config.GCInterval until ctx ends.
+// releaseInterval is how often the loop hands mapped value-log pages back
+// (see releaseMappedPages): soon enough that a node idle after a burst of
+// transfers shows its real footprint, rarely enough that the moment of
+// exclusive access it takes does not matter.
+const releaseInterval = 30 * time.Second
+
+// gcLoop runs GC every Config.GCInterval, and releases mapped value-log pages
+// every releaseInterval, until ctx ends.
 func (s *Store) gcLoop(ctx context.Context) {
 	defer s.wg.Done()
-	tick := time.NewTicker(s.cfg.GCInterval)
-	defer tick.Stop()
+	gcTick := time.NewTicker(s.cfg.GCInterval)
+	defer gcTick.Stop()
+	releaseTick := time.NewTicker(min(releaseInterval, s.cfg.GCInterval))
+	defer releaseTick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-tick.C:
-		}
-		if _, err := s.GC(ctx); err != nil && ctx.Err() == nil && !errors.Is(err, ErrClosed) {
-			s.log.Warn("block store gc failed", "err", err)
-		}
-		// Outside GC: this takes the store exclusively for a moment.
-		if _, err := s.releaseMappedPages(); err != nil && !errors.Is(err, ErrClosed) {
-			s.log.Debug("releasing value-log pages failed", "err", err)
+		case <-gcTick.C:
+			if _, err := s.GC(ctx); err != nil && ctx.Err() == nil && !errors.Is(err, ErrClosed) {
+				s.log.Warn("block store gc failed", "err", err)
+			}
+		case <-releaseTick.C:
+			if _, err := s.releaseMappedPages(); err != nil && !errors.Is(err, ErrClosed) {
+				s.log.Debug("releasing value-log pages failed", "err", err)
+			}
 		}
 	}
 }

@@ -39,8 +39,8 @@ type Store struct {
 	cfg     Config
 	realDir string // cfg.Dir as /proc/self/maps names it
 	db      *badger.DB
-	log *slog.Logger
-	m   *metrics
+	log     *slog.Logger
+	m       *metrics
 
 	// Usage counters: recounted at Open, then moved by exactly what each
 	// committed transaction changed.
