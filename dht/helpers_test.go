@@ -2,6 +2,7 @@ package dht
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -93,40 +94,81 @@ func testConfig() Config {
 	c.RefreshInterval = 2 * time.Second
 	c.DiscoveryInterval = 300 * time.Millisecond
 	c.QueryTimeout = 5 * time.Second
-	c.BootstrapTimeout = 2 * time.Second
+	c.BootstrapTimeout = 10 * time.Second
 	c.MinPeers = 5
 	return c
 }
 
 // startCluster starts n nodes on loopback TCP; every node (the first one
 // included, which skips itself) is given only the first node as bootstrap.
+// Everything is closed at cleanup.
 func startCluster(tb testing.TB, n int, cfg Config) []*node {
 	tb.Helper()
-	nodes := make([]*node, n)
+	nodes, closeAll := newCluster(tb, n, cfg)
+	tb.Cleanup(func() {
+		if err := closeAll(); err != nil {
+			tb.Errorf("close: %v", err)
+		}
+	})
+	startAll(tb, nodes)
+	return nodes
+}
+
+// newCluster builds n hosts and routers, starting nothing. closeAll closes
+// the routers, then the hosts.
+func newCluster(tb testing.TB, n int, cfg Config) (nodes []*node, closeAll func() error) {
+	tb.Helper()
+	nodes = make([]*node, n)
+	closeAll = func() error {
+		var errs []error
+		for _, nd := range nodes {
+			if nd == nil {
+				continue
+			}
+			if nd.r != nil {
+				errs = append(errs, nd.r.Close())
+			}
+			errs = append(errs, nd.h.Close())
+		}
+		return errors.Join(errs...)
+	}
 	for i := range nodes {
 		g := newGate()
-		nodes[i] = &node{name: fmt.Sprintf("n%d", i), h: newHost(tb, g), gate: g, reg: prometheus.NewRegistry()}
+		h, err := libp2p.New(
+			libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"),
+			libp2p.ResourceManager(&network.NullResourceManager{}),
+			libp2p.ConnectionGater(g),
+			libp2p.DisableRelay(),
+		)
+		if err != nil {
+			_ = closeAll()
+			tb.Fatalf("libp2p host: %v", err)
+		}
+		nodes[i] = &node{name: fmt.Sprintf("n%d", i), h: h, gate: g, reg: prometheus.NewRegistry()}
 	}
 	cfg.Bootstrap = []multiaddr.Multiaddr{p2pAddr(tb, nodes[0].h)}
 	for _, nd := range nodes {
 		r, err := New(cfg, nd.h, testutil.Logger(nd.name), WithRegisterer(nd.reg))
 		if err != nil {
+			_ = closeAll()
 			tb.Fatalf("%s: new: %v", nd.name, err)
 		}
 		nd.r = r
-		tb.Cleanup(func() {
-			if err := r.Close(); err != nil {
-				tb.Errorf("%s: close: %v", nd.name, err)
-			}
-		})
+	}
+	return nodes, closeAll
+}
+
+// startAll starts the routers one after another.
+func startAll(tb testing.TB, nodes []*node) {
+	tb.Helper()
+	for _, nd := range nodes {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		err = r.Start(ctx)
+		err := nd.r.Start(ctx)
 		cancel()
 		if err != nil {
 			tb.Fatalf("%s: start: %v", nd.name, err)
 		}
 	}
-	return nodes
 }
 
 // converged reports whether every node has all others in its routing table

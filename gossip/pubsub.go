@@ -12,8 +12,8 @@ import (
 )
 
 // NewPubSub builds the GossipSub router membership runs on: StrictSign
-// messages, cfg.MaxRPCSize frames, a GossipSub heartbeat no slower than the
-// membership heartbeat (so meshes form within a few membership rounds), and
+// messages, cfg.MaxRPCSize frames, a GossipSub heartbeat of 1 s (500 ms for
+// heartbeats of 100 ms, so test meshes settle within a few rounds), and
 // peer scoring that punishes invalid messages while whitelisting loopback
 // from the IP-colocation penalty (every node of a local network shares
 // 127.0.0.1 or ::1).
@@ -25,7 +25,10 @@ func NewPubSub(ctx context.Context, h host.Host, cfg Config) (*pubsub.PubSub, er
 		return nil, err
 	}
 	params := pubsub.DefaultGossipSubParams()
-	params.HeartbeatInterval = min(cfg.HeartbeatInterval, time.Second)
+	// The router's heartbeat maintains meshes and emits IHAVE gossip; it
+	// need not match ours. One second is GossipSub's standard; fast test
+	// configs get a faster one so meshes settle within a few rounds.
+	params.HeartbeatInterval = min(max(5*cfg.HeartbeatInterval, 500*time.Millisecond), time.Second)
 	params.HeartbeatInitialDelay = min(params.HeartbeatInitialDelay, params.HeartbeatInterval)
 
 	ps, err := pubsub.NewGossipSub(ctx, h,

@@ -32,6 +32,7 @@ type Service struct {
 	table    *Table
 	highest  map[peer.ID]uint64 // newest seq accepted by the validator, per peer
 	lastSeq  uint64
+	lastTick time.Time
 	meta     *metaOverride
 	leaving  bool
 	state    lifecycle
@@ -229,6 +230,15 @@ func (s *Service) publish(ctx context.Context, t *pubsub.Topic, a Announcement) 
 func (s *Service) tick(now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	late := !s.lastTick.IsZero() && now.Sub(s.lastTick) > 2*s.cfg.TickInterval
+	s.lastTick = now
+	if late {
+		// This node itself was paused (GC, CPU starvation, a suspended
+		// VM): heartbeats may be waiting in its own queues. Judge peers on
+		// the next tick, after the receive loops had a chance to run, not
+		// on silence that was ours.
+		return
+	}
 	s.dispatchLocked(s.table.Tick(now))
 	for id := range s.highest {
 		if s.table.Seq(id) == 0 {

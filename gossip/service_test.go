@@ -121,6 +121,27 @@ func (c *cluster) close(tb testing.TB) {
 	}
 }
 
+// kill takes nd off the network abruptly, as a crash or a cut cable
+// would: its links are cut (so nothing can redial it), its connections
+// dropped and its host closed, without a word from its Service.
+func (c *cluster) kill(tb testing.TB, nd *node) {
+	tb.Helper()
+	for _, other := range c.nodes {
+		if other == nd {
+			continue
+		}
+		if err := c.mn.UnlinkPeers(nd.h.ID(), other.h.ID()); err != nil {
+			tb.Fatal(err)
+		}
+		if err := c.mn.DisconnectPeers(nd.h.ID(), other.h.ID()); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	if err := nd.h.Close(); err != nil {
+		tb.Fatal(err)
+	}
+}
+
 // countState counts the members svc holds in state st.
 func countState(svc *Service, st State) int {
 	n := 0
@@ -140,8 +161,12 @@ func stateOf(svc *Service, p peer.ID) (State, bool) {
 // converged reports whether every node sees every node of nodes alive.
 func converged(nodes []*node) bool {
 	for _, nd := range nodes {
+		alive := make(map[peer.ID]bool)
+		for _, m := range nd.svc.Members() {
+			alive[m.PeerID] = m.State == Alive
+		}
 		for _, other := range nodes {
-			if st, ok := stateOf(nd.svc, other.h.ID()); !ok || st != Alive {
+			if !alive[other.h.ID()] {
 				return false
 			}
 		}
@@ -178,9 +203,7 @@ func TestClusterConvergesDetectsFailureAndLeave(t *testing.T) {
 		events[i] = ch
 	}
 	killed := time.Now()
-	if err := victim.h.Close(); err != nil {
-		t.Fatal(err)
-	}
+	c.kill(t, victim)
 
 	// Every survivor marks it failed within the detection window the
 	// config promises for steady heartbeats, doubled for the scheduling
@@ -207,7 +230,7 @@ func TestClusterConvergesDetectsFailureAndLeave(t *testing.T) {
 			}
 		}
 		return done
-	}, "all survivors mark the killed node failed (detection window %s)", cfg.DetectionWindow())
+	}, "all survivors mark the killed node failed (detection window %s): %s", cfg.DetectionWindow(), victimView(survivors, victim))
 	earliest := cfg.FailAfter() - 2*cfg.HeartbeatInterval
 	var slowest time.Duration
 	for i, at := range failedAt {
@@ -241,7 +264,7 @@ func TestClusterConvergesDetectsFailureAndLeave(t *testing.T) {
 			}
 		}
 		return true
-	}, "all remaining nodes see the leaver as left")
+	}, "all remaining nodes see the leaver as left: %s", victimView(rest, leaver))
 	// Each remaining node's event stream shows the leaver left, never failed.
 	for i, ch := range events[1:] {
 		for left := false; !left; {
@@ -531,4 +554,13 @@ func TestConfigValidateNamesTheField(t *testing.T) {
 	if got := fmt.Sprint(LocalTestConfig().Validate()); !strings.Contains(got, "Network") {
 		t.Errorf("presets leave Network to the caller: %s", got)
 	}
+}
+
+func victimView(nodes []*node, victim *node) string {
+	var b strings.Builder
+	for i, nd := range nodes {
+		m, _ := nd.svc.Member(victim.h.ID())
+		fmt.Fprintf(&b, "\n%d: %s lastseen %s ago phi %.2f", i, m.State, time.Since(m.LastSeen), m.Phi)
+	}
+	return b.String()
 }

@@ -30,11 +30,11 @@ const maxGenesisAnswer = 8 << 20
 // GenesisInfo is the answer of the genesis protocol: the genesis file
 // verbatim, and where to reach the answering node's CometBFT.
 type GenesisInfo struct {
-	ChainID     string          `json:"chain_id"`
-	GenesisHash string          `json:"genesis_hash"`
-	Genesis     json.RawMessage `json:"genesis"`
-	CometPeer   string          `json:"comet_peer"`
-	Params      abci.Params     `json:"params"`
+	ChainID     string      `json:"chain_id"`
+	GenesisHash string      `json:"genesis_hash"`
+	Genesis     []byte      `json:"genesis"` // the file verbatim (base64 in JSON, so no re-encoding changes its hash)
+	CometPeer   string      `json:"comet_peer"`
+	Params      abci.Params `json:"params"`
 }
 
 // GenesisHash is the hex sha256 of a genesis file's bytes, the value
@@ -57,7 +57,7 @@ func (n *Node) serveGenesis() {
 		}
 		info := GenesisInfo{ChainID: n.chainID, GenesisHash: GenesisHash(raw), Genesis: raw, Params: n.params}
 		if n.chain != nil {
-			info.CometPeer = n.chain.NodeID() + "@" + n.chain.P2PAddress()
+			info.CometPeer = n.chain.P2PAddress()
 		}
 		if err := json.NewEncoder(s).Encode(info); err != nil {
 			n.log.Debug("genesis protocol: write failed", "peer", s.Conn().RemotePeer(), "err", err)
@@ -175,4 +175,3 @@ func Join(ctx context.Context, h Home, cfg Config, opts JoinOptions) (GenesisInf
 	}
 	return info, nil
 }
-

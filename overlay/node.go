@@ -5,9 +5,10 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
-	"log/slog"
 	"io"
+	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -382,7 +383,7 @@ func (n *Node) announcement() gossip.Announcement {
 	}
 	if n.chain != nil {
 		a.CometNodeID = n.chain.NodeID()
-		a.CometP2P = n.chain.P2PAddress()
+		a.CometP2P = strings.TrimPrefix(n.chain.P2PAddress(), a.CometNodeID+"@")
 	}
 	return a
 }

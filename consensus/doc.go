@@ -1,0 +1,92 @@
+// Package consensus embeds a CometBFT v0.38 node in the xnode process: it
+// creates the CometBFT home (keys, config, genesis), starts and stops the node
+// around whatever ABCI application it is given, submits transactions and
+// waits for their commit, queries the application, and reports status.
+//
+// # Home
+//
+// The CometBFT home is <xnode home>/cometbft:
+//
+//	config/config.toml               regenerated from Config on every Start
+//	config/genesis.json              written once; never replaced (ErrGenesisExists)
+//	config/node_key.json             CometBFT p2p identity (node id)
+//	config/priv_validator_key.json   the operator's ed25519 key: operator key = validator key
+//	data/priv_validator_state.json   last signed height/round/step, kept across Init
+//	data/*.db, data/cs.wal           block store, state, evidence (goleveldb), consensus WAL
+//
+// Init makes a home for the first node of a network (single-validator or
+// explicit genesis set); InitFromGenesis makes one for a joiner from genesis
+// bytes fetched from a peer, stored verbatim so GenesisHash (hex SHA-256 of
+// the file bytes, what `xnode join --genesis-hash` checks) matches. A node
+// whose key is not in the validator set runs as a full node.
+//
+// # Lifecycle
+//
+// New reads keys and genesis and starts nothing. Start builds the CometBFT
+// node (replaying stored blocks the application has not seen, through the
+// ABCI handshake) and starts it. Close stops it and waits: CometBFT's
+// services, the ABCI connections (which CometBFT's own stop leaves running),
+// the event router, then every database. Close is idempotent and does not
+// close the application; the caller owns it and closes it after the node.
+// A Node is not restarted; make a new one on the same home.
+//
+// # Concurrency
+//
+// All Node methods are safe for concurrent use. The application is driven
+// through one mutex over all ABCI connections (proxy.NewLocalClientCreator),
+// so it need not be safe for concurrent use, and Query calls are serialized
+// with block execution. BroadcastTxCommit scales to many concurrent callers:
+// they share two unbuffered event-bus subscriptions (committed transactions,
+// new blocks), fanned out by hash, instead of one subscription each; the
+// router never blocks the bus, and none of the RPC layer's subscriber limits
+// apply. NewBlocks channels hold one height and coalesce: a slow consumer
+// only ever sees the latest height, which is all it needs since heights are
+// monotone.
+//
+// # Errors
+//
+// Sentinels wrap the root package's kinds: ErrGenesisExists (conflict),
+// ErrTimeout (timeout; the transaction may still commit), ErrTxInCache
+// (conflict), ErrMempoolFull (overloaded), ErrTxTooLarge, ErrNotStarted and
+// ErrClosed (unavailable). An application rejection is a *TxError carrying
+// code, codespace and log, which unwraps to xnode.ErrInvalidArgument.
+//
+// # Timeouts: dev network vs real network
+//
+// DefaultConfig keeps CometBFT's production timeouts (propose 3 s, prevote
+// and precommit 1 s, commit 1 s): validators are spread over a WAN, a
+// proposal with a full block needs time to gossip, and TimeoutCommit must be
+// long enough for the slower validators' precommits to arrive so that they
+// are counted in the next block's LastCommit and the set stays live. Block
+// time under load is about TimeoutCommit plus one round trip, so ~1.1 s.
+//
+// DevConfig is for validators sharing one machine (localnet, tests,
+// benchmarks): messages take well under a millisecond, so TimeoutCommit
+// 200 ms gives blocks about 4-5 times a second with enough slack for four
+// nodes scheduled on two busy cores; going lower mostly adds empty rounds and
+// CPU without lowering commit latency much (measured: p50 ~220 ms on one
+// validator, ~550 ms on four with 64 concurrent submitters). TimeoutPropose
+// stays at 1 s because it only fires when a proposer is slow or down, and a
+// too-short one turns a CPU hiccup into a wasted round. Vote timeouts are
+// 200 ms. Both configs create empty blocks only after an idle interval (5 s,
+// 1 s dev): a transaction starts a block at once, and the height keeps
+// growing slowly when idle so status shows liveness without a block per
+// TimeoutCommit filling the disk.
+//
+// # Inherent leftovers
+//
+// CometBFT v0.38 leaves two goroutines per node stop that no caller can end
+// (the consensus WAL's autofile is closed with closeFile, not Close: its
+// SIGHUP handler and close ticker stay), and goleveldb's mpoolDrain outlives
+// DB.Close by up to a second. Per-peer consensus goroutines can outlive
+// Node.Stop briefly and read the closed block store; databases are wrapped so
+// such reads see "not found" instead of panicking the process. With PEX on
+// (off by default: xnode learns CometBFT peers from its own gossip and calls
+// DialPeers), the address book is saved from a goroutine Close cannot wait
+// for. CometBFT's Prometheus metrics are off because they would register on
+// the global default registry.
+//
+// This package imports no other xnode package except the root error kinds;
+// consensustest holds a multi-validator harness and a load generator for
+// tests and benchmarks.
+package consensus
