@@ -170,7 +170,7 @@ func Join(ctx context.Context, h Home, cfg Config, opts JoinOptions) (GenesisInf
 	if info.CometPeer != "" {
 		cfg.Consensus.PersistentPeers = append(cfg.Consensus.PersistentPeers, info.CometPeer)
 	}
-	if err := InitFromGenesis(h, cfg, info.Genesis); err != nil {
+	if err := InitFromGenesis(h, cfg, info.Genesis, nil); err != nil {
 		return info, err
 	}
 	return info, nil

@@ -111,15 +111,17 @@ func Init(h Home, opts InitOptions) error {
 	return WriteConfig(h.ConfigPath(), opts.Config)
 }
 
-// InitFromGenesis creates a home for a node joining an existing network.
-func InitFromGenesis(h Home, cfg Config, genesis []byte) error {
+// InitFromGenesis creates a home for a node of an existing network from its
+// genesis file. op is the operator key (a validator's key when the genesis
+// names it); nil generates one, which makes a full node.
+func InitFromGenesis(h Home, cfg Config, genesis []byte, op ed25519.PrivateKey) error {
 	if h.Exists() {
 		return fmt.Errorf("%w: %s", ErrHomeExists, h)
 	}
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	op, err := prepareKeys(h, nil)
+	op, err := prepareKeys(h, op)
 	if err != nil {
 		return err
 	}
