@@ -180,9 +180,6 @@ func (a *App) InitChain(_ context.Context, req *abcitypes.RequestInitChain) (*ab
 	if err != nil {
 		return nil, fmt.Errorf("abci: InitChain: %w", err)
 	}
-	if err := a.db.DropAll(); err != nil {
-		return nil, fmt.Errorf("abci: InitChain: clear state: %w", err)
-	}
 	o := newOverlay(dbReader{a.db})
 	o.set(keyChainID(), []byte(req.ChainId))
 	if err := setCBOR(o, keyParams(), g.Params); err != nil {
@@ -208,8 +205,14 @@ func (a *App) InitChain(_ context.Context, req *abcitypes.RequestInitChain) (*ab
 		total += v.Power
 	}
 	m := meta{Height: 0, AppHash: chainHash(nil, o.digest())}
-	if err := commit(a.db, o, m); err != nil {
-		return nil, err
+	a.commitMu.Lock()
+	err = a.db.DropAll()
+	if err == nil {
+		err = commit(a.db, o, m)
+	}
+	a.commitMu.Unlock()
+	if err != nil {
+		return nil, fmt.Errorf("abci: InitChain: %w", err)
 	}
 	a.committed = m
 	a.chainID = req.ChainId

@@ -81,6 +81,13 @@
 // it admitted since the last Commit; Commit resets that and CometBFT's
 // recheck rebuilds it.
 //
+// # Metrics
+//
+// With a non-nil prometheus.Registerer, New registers
+// xnode_abci_rejected_total{code} (code = CodeName, e.g. "replay"),
+// counting rejections by CheckTx and FinalizeBlock. Close unregisters it,
+// so a reopened App can register on the same registry.
+//
 // # Lifecycle
 //
 // New opens the DB and loads state; it starts no goroutine of its own. Close

@@ -43,6 +43,7 @@ type state int
 
 const (
 	stateNew state = iota
+	stateStarting
 	stateRunning
 	stateClosed
 )
@@ -62,6 +63,8 @@ type Router struct {
 	kad    *kaddht.IpfsDHT
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	// abortStart cancels a Start in progress.
+	abortStart context.CancelFunc
 
 	closeOnce sync.Once
 	closeErr  error
@@ -154,25 +157,36 @@ func (r *Router) kadOptions() []kaddht.Option {
 // nothing running (Start may then be called again).
 func (r *Router) Start(ctx context.Context) error {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	switch r.state {
-	case stateRunning:
+	case stateStarting, stateRunning:
+		r.mu.Unlock()
 		return ErrAlreadyStarted
 	case stateClosed:
+		r.mu.Unlock()
 		return ErrNotRunning
 	}
+	// Dialling may take BootstrapTimeout; do not hold the lock meanwhile,
+	// and let Close cut it short.
+	startCtx, abort := context.WithCancel(ctx)
+	defer abort()
+	r.state, r.abortStart = stateStarting, abort
+	r.mu.Unlock()
 
-	kad, err := kaddht.New(r.host, r.kadOptions()...)
+	kad, err := r.startKad(startCtx)
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.abortStart = nil
+	if r.state == stateClosed { // Close ran while we were starting
+		if err == nil {
+			err = r.closeKad(kad)
+		}
+		return errors.Join(ErrNotRunning, err)
+	}
 	if err != nil {
-		return fmt.Errorf("dht: create: %w", err)
+		r.state = stateNew
+		return err
 	}
-	if err := r.dialBootstrap(ctx); err != nil {
-		return errors.Join(err, r.closeKad(kad))
-	}
-	if err := kad.Bootstrap(ctx); err != nil {
-		return errors.Join(fmt.Errorf("dht: bootstrap: %w", err), r.closeKad(kad))
-	}
-
 	loopCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	r.kad, r.cancel, r.state = kad, cancel, stateRunning
 	r.wg.Go(func() { r.discoveryLoop(loopCtx, kad) })
@@ -181,8 +195,25 @@ func (r *Router) Start(ctx context.Context) error {
 	return nil
 }
 
+// startKad creates the DHT, dials the bootstrap peers and starts the
+// routing-table bootstrap. On error nothing is left running.
+func (r *Router) startKad(ctx context.Context) (*kaddht.IpfsDHT, error) {
+	kad, err := kaddht.New(r.host, r.kadOptions()...)
+	if err != nil {
+		return nil, fmt.Errorf("dht: create: %w", err)
+	}
+	if err := r.dialBootstrap(ctx); err != nil {
+		return nil, errors.Join(err, r.closeKad(kad))
+	}
+	if err := kad.Bootstrap(ctx); err != nil {
+		return nil, errors.Join(fmt.Errorf("dht: bootstrap: %w", err), r.closeKad(kad))
+	}
+	return kad, nil
+}
+
 // dialBootstrap dials every bootstrap entry at once, each bounded by
-// BootstrapTimeout. One success is enough; kad-dht finds the rest.
+// BootstrapTimeout, and stops at the first success: one peer is enough,
+// kad-dht finds the rest through it.
 func (r *Router) dialBootstrap(ctx context.Context) error {
 	var (
 		tried []multiaddr.Multiaddr
@@ -201,17 +232,23 @@ func (r *Router) dialBootstrap(ctx context.Context) error {
 			err := r.host.Connect(ctx, b.info)
 			mu.Lock()
 			defer mu.Unlock()
-			if err == nil {
-				ok = true
-				r.log.Debug("bootstrap peer connected", "addr", b.addr)
-				return
-			}
-			r.log.Warn("bootstrap peer unreachable", "addr", b.addr, "err", err)
 			tried = append(tried, b.addr)
 			errs = append(errs, err)
+			if err == nil {
+				ok = true
+				cancel()
+			}
 		})
 	}
 	wg.Wait()
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			r.log.Debug("bootstrap peer connected", "addr", tried[i])
+		case !ok:
+			r.log.Warn("bootstrap peer unreachable", "addr", tried[i], "err", err)
+		}
+	}
 	if ok || len(tried) == 0 {
 		return nil
 	}
@@ -225,6 +262,9 @@ func (r *Router) Close() error {
 		r.mu.Lock()
 		kad, cancel := r.kad, r.cancel
 		r.kad, r.state = nil, stateClosed
+		if r.abortStart != nil {
+			r.abortStart()
+		}
 		r.mu.Unlock()
 		if cancel != nil {
 			cancel()

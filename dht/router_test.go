@@ -304,6 +304,38 @@ func TestStartUnreachableBootstrap(t *testing.T) {
 	if slices.Contains(h.Mux().Protocols(), ProtocolID) {
 		t.Error("failed start left the DHT protocol handler registered")
 	}
+
+	// Close while a Start is still dialling: Start gives up and leaves
+	// nothing behind.
+	cfg.Bootstrap = []multiaddr.Multiaddr{silent}
+	cfg.BootstrapTimeout = 3 * time.Second
+	r2, err := New(cfg, h, testutil.Logger("closing"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- r2.Start(context.Background()) }()
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		r2.mu.RLock()
+		defer r2.mu.RUnlock()
+		return r2.state == stateStarting
+	}, "start in progress")
+	closedAt := time.Now()
+	if err := r2.Close(); err != nil {
+		t.Fatalf("close during start: %v", err)
+	}
+	if err := <-done; !errors.Is(err, ErrNotRunning) {
+		t.Fatalf("Start interrupted by Close: %v, want ErrNotRunning", err)
+	}
+	if took := time.Since(closedAt); took > 2*time.Second {
+		t.Errorf("Start returned %s after Close; Close should cut the dial short", took)
+	}
+	if err := r2.Start(context.Background()); !errors.Is(err, ErrNotRunning) {
+		t.Errorf("Start after Close: %v", err)
+	}
+	if slices.Contains(h.Mux().Protocols(), ProtocolID) {
+		t.Error("start interrupted by close left the DHT protocol handler registered")
+	}
 }
 
 func TestLifecycleAndBadInput(t *testing.T) {
@@ -375,4 +407,53 @@ func TestLifecycleAndBadInput(t *testing.T) {
 	if r.RoutingTableSize() != 0 {
 		t.Error("routing table size after close")
 	}
+}
+
+// TestStartOneGoodBootstrap: one reachable bootstrap peer is enough, and
+// Start does not wait for the dead ones.
+func TestStartOneGoodBootstrap(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { _ = c.Close() })
+		}
+	}()
+	silent := multiaddr.StringCast(fmt.Sprintf("/ip4/127.0.0.1/tcp/%d/p2p/%s", l.Addr().(*net.TCPAddr).Port, randomID(t)))
+
+	cfg := testConfig()
+	first := newHost(t, newGate())
+	r1, err := New(cfg, first, testutil.Logger("first"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r1.Close() })
+	if err := r1.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	cfg.Bootstrap = []multiaddr.Multiaddr{silent, p2pAddr(t, first)}
+	h := newHost(t, newGate())
+	r2, err := New(cfg, h, testutil.Logger("second"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r2.Close() })
+	start := time.Now()
+	if err := r2.Start(context.Background()); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	if took := time.Since(start); took >= cfg.BootstrapTimeout {
+		t.Errorf("Start took %s: it waited for the dead bootstrap peer", took)
+	}
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		return r1.RoutingTableSize() == 1 && r2.RoutingTableSize() == 1
+	}, "the two nodes in each other's routing table")
 }

@@ -86,9 +86,10 @@ type Config struct {
 	// Default 256.
 	EventBuffer int
 
-	// LeaveGrace is how long Leave waits after publishing the leave
-	// announcement so it leaves this node before the caller closes the
-	// host. Default 500 ms.
+	// LeaveGrace is how long Leave keeps announcing the leave (once at
+	// once, then every half heartbeat) before it returns, so that it
+	// reaches every member even if one message is lost and before the
+	// caller closes the host. Default 2 s.
 	LeaveGrace time.Duration
 }
 
@@ -109,7 +110,7 @@ func DefaultConfig() Config {
 		MaxRPCSize:        256 << 10,
 		ReorderWindow:     time.Minute,
 		EventBuffer:       256,
-		LeaveGrace:        500 * time.Millisecond,
+		LeaveGrace:        2 * hb,
 	}
 }
 
@@ -118,15 +119,33 @@ func DefaultConfig() Config {
 // (MinStdDev two heartbeats, AcceptablePause six) because many nodes share
 // few, busy cores in a test and scheduling delays of several heartbeats are
 // common; a silent member is failed about 1.9 s after its last heartbeat.
+// For many nodes in one process, Scaled to a slower heartbeat keeps the
+// signature-checking load down.
 func LocalTestConfig() Config {
-	c := DefaultConfig()
-	hb := 100 * time.Millisecond
-	c.HeartbeatInterval = hb
-	c.TickInterval = hb / 4
-	c.MinStdDev = 2 * hb
-	c.AcceptablePause = 6 * hb
+	c := DefaultConfig().Scaled(100 * time.Millisecond)
+	c.MinStdDev = 2 * c.HeartbeatInterval
+	c.AcceptablePause = 6 * c.HeartbeatInterval
 	c.ReorderWindow = 10 * time.Second
-	c.LeaveGrace = hb
+	return c
+}
+
+// Scaled returns c with HeartbeatInterval set to hb and the durations
+// measured in heartbeats (TickInterval, MinStdDev, AcceptablePause,
+// LeaveGrace) scaled by the same factor, so detection takes the same number
+// of heartbeat rounds. A non-positive hb or HeartbeatInterval returns c
+// unchanged.
+func (c Config) Scaled(hb time.Duration) Config {
+	if hb <= 0 || c.HeartbeatInterval <= 0 {
+		return c
+	}
+	scale := func(d time.Duration) time.Duration {
+		return time.Duration(float64(d) * float64(hb) / float64(c.HeartbeatInterval))
+	}
+	c.TickInterval = scale(c.TickInterval)
+	c.MinStdDev = scale(c.MinStdDev)
+	c.AcceptablePause = scale(c.AcceptablePause)
+	c.LeaveGrace = scale(c.LeaveGrace)
+	c.HeartbeatInterval = hb
 	return c
 }
 

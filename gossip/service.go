@@ -430,11 +430,13 @@ func (s *Service) PublishMeta(ctx context.Context, tags map[string]string, servi
 	return s.publish(ctx, t, a)
 }
 
-// Leave announces a graceful leave, stops heartbeats, and waits
-// Config.LeaveGrace (or until ctx ends) so the announcement gets out before
-// the caller closes the host. Peers mark this node left rather than failed.
+// Leave announces a graceful leave and stops heartbeats. It repeats the
+// announcement (with a new seq each time) every half heartbeat for
+// Config.LeaveGrace, or until ctx ends, so that a lost message does not
+// turn the leave into a failure and the announcement is out before the
+// caller closes the host. Peers mark this node left rather than failed.
 // Leave does not stop the Service: call Close afterwards. It is distinct
-// from Close, which alone leaves nothing (peers then detect a failure).
+// from Close, which alone announces nothing (peers then detect a failure).
 func (s *Service) Leave(ctx context.Context) error {
 	s.mu.Lock()
 	if s.state != running {
@@ -446,23 +448,40 @@ func (s *Service) Leave(ctx context.Context) error {
 		return nil
 	}
 	s.leaving = true
-	a, err := s.prepareLocked(true)
 	t := s.members
 	s.mu.Unlock()
-	if err != nil {
-		return fmt.Errorf("gossip: leave: %w", err)
+
+	announce := func() error {
+		s.mu.Lock()
+		a, err := s.prepareLocked(true)
+		s.mu.Unlock()
+		if err == nil {
+			err = s.publish(ctx, t, a)
+		}
+		if err != nil {
+			return fmt.Errorf("gossip: leave: %w", err)
+		}
+		return nil
 	}
-	if err := s.publish(ctx, t, a); err != nil {
-		return fmt.Errorf("gossip: leave: %w", err)
+	if err := announce(); err != nil {
+		return err
 	}
-	s.log.Info("left membership")
+	s.log.Info("leaving membership", "grace", s.cfg.LeaveGrace)
 	grace := time.NewTimer(s.cfg.LeaveGrace)
 	defer grace.Stop()
-	select {
-	case <-grace.C:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("gossip: leave: %w", ctx.Err())
+	again := time.NewTicker(max(s.cfg.HeartbeatInterval/2, time.Millisecond))
+	defer again.Stop()
+	for {
+		select {
+		case <-grace.C:
+			return nil
+		case <-ctx.Done():
+			return fmt.Errorf("gossip: leave: %w", ctx.Err())
+		case <-again.C:
+			if err := announce(); err != nil {
+				return err
+			}
+		}
 	}
 }
 

@@ -33,7 +33,7 @@ func (c *testClock) Now() time.Time          { return time.Now().Add(time.Durati
 func (c *testClock) Advance(d time.Duration) { c.off.Add(int64(d)) }
 
 // singleNode starts a one-node dev network on free loopback ports.
-func singleNode(t *testing.T, mutate func(*overlay.Config)) (*overlay.Node, *api.Client, *testClock) {
+func singleNode(t testing.TB, mutate func(*overlay.Config)) (*overlay.Node, *api.Client, *testClock) {
 	t.Helper()
 	home := overlay.Home(t.TempDir())
 	cfg := overlay.DefaultConfig()
@@ -71,6 +71,10 @@ func singleNode(t *testing.T, mutate func(*overlay.Config)) (*overlay.Node, *api
 		return ok
 	}, "node ready")
 	return n, c, clock
+}
+
+func singleNodeB(b *testing.B) (*overlay.Node, *api.Client, *testClock) {
+	return singleNode(b, nil)
 }
 
 func randomBytes(n int) []byte {

@@ -87,8 +87,8 @@ func Open(cfg Config, reg prometheus.Registerer, log *slog.Logger) (*Store, erro
 	return s, nil
 }
 
-// Start runs the periodic GC loop (every Config.GCInterval) until ctx ends or
-// Close is called.
+// Start runs the periodic loop (GC every Config.GCInterval, release of mapped
+// value-log pages every 30 s) until ctx ends or Close is called.
 func (s *Store) Start(ctx context.Context) error {
 	s.life.Lock()
 	defer s.life.Unlock()

@@ -423,8 +423,13 @@ func TestInboundLimitAnswersBusy(t *testing.T) {
 		}
 	}
 	for range calls - cfg.MaxInboundPerPeer {
-		if err := <-errs; !errors.Is(err, ErrOverloaded) || !errors.Is(err, xnode.ErrOverloaded) {
-			t.Fatalf("request over the limit: %v, want overloaded", err)
+		select {
+		case err := <-errs:
+			if !errors.Is(err, ErrOverloaded) || !errors.Is(err, xnode.ErrOverloaded) {
+				t.Fatalf("request over the limit: %v, want overloaded", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("requests over the limit were not answered")
 		}
 	}
 	// While a's two requests hold their slots, another peer is served.

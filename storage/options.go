@@ -1,0 +1,16 @@
+package storage
+
+import (
+	"log/slog"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// BadgerOptions returns the badger options a Store opened with cfg uses, so
+// a benchmark can measure raw badger with exactly the same tuning.
+func BadgerOptions(cfg Config, log *slog.Logger) badger.Options {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return cfg.badgerOptions(log)
+}
