@@ -10,6 +10,7 @@ import (
 	"time"
 
 	cmtcfg "github.com/cometbft/cometbft/config"
+	cmtstrings "github.com/cometbft/cometbft/libs/strings"
 	"github.com/cometbft/cometbft/p2p"
 )
 
@@ -153,6 +154,9 @@ func (c Config) Validate() error {
 	if c.Home == "" {
 		return errors.New("consensus: config Home is empty")
 	}
+	if c.Moniker != "" && (!cmtstrings.IsASCIIText(c.Moniker) || cmtstrings.ASCIITrim(c.Moniker) == "") {
+		return fmt.Errorf("consensus: config Moniker %q must be printable ASCII without tabs", c.Moniker)
+	}
 	if err := validateHostPort(c.P2PListen, false); err != nil {
 		return fmt.Errorf("consensus: config P2PListen %q: %w", c.P2PListen, err)
 	}
@@ -244,6 +248,9 @@ func (c Config) cometConfig() *cmtcfg.Config {
 	cc := cmtcfg.DefaultConfig()
 	cc.SetRoot(c.Home)
 	cc.Moniker = c.Moniker
+	if cc.Moniker == "" {
+		cc.Moniker = DefaultConfig().Moniker // peers reject an empty moniker
+	}
 	cc.LogLevel = c.LogLevel
 
 	cc.P2P.ListenAddress = "tcp://" + c.P2PListen

@@ -36,6 +36,7 @@ func TestConfigValidateNamesFieldAndValue(t *testing.T) {
 		{"empty interval", func(c *Config) { c.CreateEmptyBlocksInterval = -1 }, "CreateEmptyBlocksInterval"},
 		{"mempool size", func(c *Config) { c.MempoolSize = 0 }, "MempoolSize 0"},
 		{"mempool bytes", func(c *Config) { c.MempoolMaxTxsBytes = 1 }, "MempoolMaxTxsBytes 1"},
+		{"moniker", func(c *Config) { c.Moniker = "nœud" }, `Moniker "nœud"`},
 		{"log level", func(c *Config) { c.LogLevel = "loud" }, `LogLevel "loud"`},
 	}
 	for _, tc := range cases {
@@ -75,13 +76,13 @@ func TestLoggerAdapterLevels(t *testing.T) {
 
 	a := newSlogAdapter(log, "info").With("module", "consensus")
 	a.Info("finalizing commit of block", "height", 5)
-	a.Info("Started node", "nodeInfo", "x")
+	a.Info("Added peer", "peer", "x")
 	a.Debug("very chatty")
 	a.Error("oops", "err", "boom")
 	out := buf.String()
 	for _, want := range []string{
 		`level=DEBUG msg="finalizing commit of block" module=consensus height=5`,
-		`level=INFO msg="Started node" module=consensus`,
+		`level=INFO msg="Added peer" module=consensus peer=x`,
 		`level=ERROR msg=oops module=consensus err=boom`,
 	} {
 		if !strings.Contains(out, want) {
@@ -94,9 +95,9 @@ func TestLoggerAdapterLevels(t *testing.T) {
 
 	buf.Reset()
 	e := newSlogAdapter(log, "error")
-	e.Info("Started node")
+	e.Info("Added peer")
 	e.Error("bad")
-	if strings.Contains(buf.String(), "Started node") || !strings.Contains(buf.String(), "bad") {
+	if strings.Contains(buf.String(), "Added peer") || !strings.Contains(buf.String(), "bad") {
 		t.Errorf("level error: %s", buf.String())
 	}
 	buf.Reset()

@@ -2,26 +2,25 @@ package consensus
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 
 	cmtlog "github.com/cometbft/cometbft/libs/log"
+	"github.com/cometbft/cometbft/libs/service"
 )
 
 // promotedInfo are CometBFT Info messages worth an operator's attention at
 // Info level; the rest of CometBFT's Info output (several lines per block)
 // goes to Debug.
 var promotedInfo = map[string]bool{
-	"Started node":            true,
-	"Stopping Node":           true,
-	"ABCI Handshake App Info": true,
-	"ABCI Replay Blocks":      true,
+	"ABCI Handshake App Info":      true,
+	"ABCI Replay Blocks":           true,
+	"This node is a validator":     true,
+	"This node is not a validator": true,
+	"Added peer":                   true,
+	"SwitchToConsensus":            true,
 	"Completed ABCI Handshake - CometBFT and App are synced": true,
-	"This node is a validator":                               true,
-	"This node is not a validator":                           true,
-	"Added peer":                                             true,
-	"Stopping peer for error":                                true,
-	"SwitchToConsensus":                                      true,
-	"Time to switch to consensus mode!":                      true,
 }
 
 // slogAdapter implements CometBFT's log.Logger on a *slog.Logger.
@@ -46,7 +45,7 @@ var logCtx = context.Background()
 
 func (a *slogAdapter) Debug(msg string, keyvals ...any) {
 	if a.debug {
-		a.log.Log(logCtx, slog.LevelDebug, msg, keyvals...)
+		a.emit(slog.LevelDebug, msg, keyvals)
 	}
 }
 
@@ -58,11 +57,42 @@ func (a *slogAdapter) Info(msg string, keyvals ...any) {
 	if promotedInfo[msg] {
 		level = slog.LevelInfo
 	}
-	a.log.Log(logCtx, level, msg, keyvals...)
+	a.emit(level, msg, keyvals)
 }
 
 func (a *slogAdapter) Error(msg string, keyvals ...any) {
-	a.log.Log(logCtx, slog.LevelError, msg, keyvals...)
+	level := slog.LevelError
+	for _, v := range keyvals {
+		// Shutdown races make CometBFT stop some peers twice and log it as
+		// an error; it is not one.
+		if err, ok := v.(error); ok && errors.Is(err, service.ErrAlreadyStopped) {
+			level = slog.LevelDebug
+		}
+	}
+	a.emit(level, msg, keyvals)
+}
+
+// emit logs msg if level is enabled. CometBFT passes byte slices (addresses,
+// hashes) as types whose String method renders hex; slog would print their raw
+// bytes, so Stringers are rendered here, after the level check, to keep
+// disabled lines free.
+func (a *slogAdapter) emit(level slog.Level, msg string, keyvals []any) {
+	if !a.log.Enabled(logCtx, level) {
+		return
+	}
+	args := make([]any, len(keyvals))
+	for i, v := range keyvals {
+		args[i] = v
+		if i%2 == 0 {
+			continue // a key
+		}
+		switch v.(type) {
+		case error, slog.LogValuer:
+		case fmt.Stringer:
+			args[i] = v.(fmt.Stringer).String()
+		}
+	}
+	a.log.Log(logCtx, level, msg, args...)
 }
 
 func (a *slogAdapter) With(keyvals ...any) cmtlog.Logger {

@@ -41,7 +41,7 @@ func Generate(opts Options) (*Layout, error) {
 			return nil, err
 		}
 	} else if err := checkFree(allUses(base, opts.N)); err != nil {
-		return nil, fmt.Errorf("%w\nchoose another base port (--base-port), or stop what holds it", err)
+		return nil, err
 	}
 
 	created, err := mkdirFresh(opts.Dir)

@@ -72,12 +72,14 @@ type Layout struct {
 	// Kind is always "xnode-localnet".
 	Kind string `json:"kind"`
 	// Dir is the localnet directory (absolute); not stored, set on load.
-	Dir         string     `json:"-"`
-	ChainID     string     `json:"chain_id"`
-	GenesisHash string     `json:"genesis_hash"`
-	BasePort    int        `json:"base_port"`
-	Created     time.Time  `json:"created"`
-	Nodes       []NodeInfo `json:"nodes"`
+	Dir         string    `json:"-"`
+	ChainID     string    `json:"chain_id"`
+	GenesisHash string    `json:"genesis_hash"`
+	BasePort    int       `json:"base_port"`
+	Created     time.Time `json:"created"`
+	// Bin is the xnode binary the last Up ran; StartNode runs it too.
+	Bin   string     `json:"bin,omitempty"`
+	Nodes []NodeInfo `json:"nodes"`
 }
 
 // Node returns the node called name.

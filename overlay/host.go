@@ -9,6 +9,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
+
+	"github.com/xnode/xnode/overlay/transfer"
 )
 
 // HostLimits are the stated limits of the libp2p host.
@@ -31,6 +33,8 @@ type HostLimits struct {
 func newHost(key crypto.PrivKey, listen []string, lim HostLimits, version string) (host.Host, error) {
 	scaling := rcmgr.DefaultLimits
 	libp2p.SetDefaultServiceLimits(&scaling)
+	// Room for the block protocol's 4 MiB frames at its configured concurrency.
+	transfer.DefaultConfig().AddLimits(&scaling)
 	limits := scaling.Scale(lim.MaxMemory, lim.MaxFDs)
 	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits), rcmgr.WithMetricsDisabled())
 	if err != nil {

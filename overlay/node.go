@@ -265,7 +265,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		}
 		dcfg.Bootstrap = append(dcfg.Bootstrap, ma)
 	}
-	if n.router, err = dht.New(dcfg, n.host, n.log.With("part", "dht")); err != nil {
+	if n.router, err = dht.New(dcfg, n.host, n.log.With("part", "dht"), dht.WithRegisterer(n.reg)); err != nil {
 		return err
 	}
 	if err := n.router.Start(runCtx); err != nil {

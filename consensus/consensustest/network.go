@@ -1,8 +1,3 @@
-// Package consensustest runs real embedded CometBFT networks on loopback for
-// tests and benchmarks of any package: StartNetwork brings up n validators
-// with a shared genesis, RunLoad drives transactions through them and
-// measures commit throughput and latency. It is imported only from _test.go
-// files.
 package consensustest
 
 import (

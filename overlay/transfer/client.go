@@ -25,8 +25,8 @@ func (s *Service) PutBlock(ctx context.Context, p peer.ID, b block.Block, tentat
 	}
 	head := encodePutHeader(b.CID, tentative)
 	if len(head)+len(b.Data) > s.cfg.MaxFrameBytes {
-		return fmt.Errorf("transfer: put %s: %w: %d bytes over frame limit %d",
-			b.CID, xnode.ErrTooLarge, len(b.Data), s.cfg.MaxFrameBytes)
+		return fmt.Errorf("put %s to %s: transfer: %w: %d bytes over frame limit %d",
+			b.CID, p, xnode.ErrTooLarge, len(b.Data), s.cfg.MaxFrameBytes)
 	}
 	if _, err := s.roundTrip(ctx, p, opPut, head, b.Data); err != nil {
 		return fmt.Errorf("put %s to %s: %w", b.CID, p, err)

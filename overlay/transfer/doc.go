@@ -28,8 +28,9 @@
 // exactly one frame, answers, and closes. A reader takes the length first
 // and resets the stream if it is over MaxFrameBytes, without allocating; a
 // length within the limit is reserved in the stream's resource-manager scope
-// and the buffer grows only as bytes arrive, so a peer that claims much and
-// sends little costs little. Extra bytes after a frame are ignored.
+// and the full buffer is allocated only once the first 64 KiB have arrived,
+// so a peer that claims much and sends little costs little. Extra bytes
+// after a frame are ignored.
 //
 // # Trust
 //

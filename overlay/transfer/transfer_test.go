@@ -570,3 +570,36 @@ func TestConfigValidate(t *testing.T) {
 		t.Fatal("two services registered metrics on one registry")
 	}
 }
+
+// panicStore panics on Get, standing in for a bug that some input reaches.
+type panicStore struct{ *memStore }
+
+func (panicStore) Get(context.Context, cid.Cid) (block.Block, error) { panic("store bug") }
+
+func TestHandlerPanicIsContained(t *testing.T) {
+	a := newNode(t, DefaultConfig())
+	h := newHost(t)
+	store := panicStore{newMemStore()}
+	svc, err := New(DefaultConfig(), h, store, nil, testutil.Logger("panicky"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { svc.Close() })
+	connect(t, a.h, h)
+	blk := randomBlock(t, 100)
+	for range 2 {
+		if _, err := a.svc.GetBlock(t.Context(), h.ID(), blk.CID); !errors.Is(err, ErrRemote) {
+			t.Fatalf("get from a panicking handler: %v, want remote error", err)
+		}
+	}
+	// The node is still up and serves what does not panic.
+	if err := a.svc.PutBlock(t.Context(), h.ID(), blk, false); err != nil {
+		t.Fatalf("put after handler panics: %v", err)
+	}
+	if !store.has(blk.CID) {
+		t.Fatal("block not stored")
+	}
+}

@@ -40,9 +40,11 @@ const maxCIDBytes = 128
 // maxMessageBytes bounds the human-readable message in a failure response.
 const maxMessageBytes = 512
 
-// growStep is the first allocation when reading a frame body: memory grows
-// with the bytes that actually arrive, not with what the header claims.
-const growStep = 256 << 10
+// probeBytes is how much of a frame body is read into a small buffer before
+// the full (already reserved) size is allocated: a peer that claims a large
+// frame and sends little costs little, and an honest one costs one small
+// extra copy.
+const probeBytes = 64 << 10
 
 var (
 	errFrameTooLarge = errors.New("frame over limit")
@@ -114,26 +116,29 @@ func readFrameLen(r io.Reader, max int) (int, error) {
 	return int(n), nil
 }
 
-// readFrameBody reads exactly n bytes. The buffer grows as bytes arrive, so
-// a peer that claims a large frame and sends little costs little.
+// readFrameBody reads exactly n bytes. It allocates n only after the first
+// probeBytes have arrived.
 func readFrameBody(r io.Reader, n int) ([]byte, error) {
-	buf := make([]byte, 0, min(n, growStep))
-	for len(buf) < n {
-		if len(buf) == cap(buf) {
-			grown := make([]byte, len(buf), min(n, 2*cap(buf)))
-			copy(grown, buf)
-			buf = grown
-		}
-		m, err := io.ReadFull(r, buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+m]
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				err = io.ErrUnexpectedEOF
-			}
-			return nil, err
-		}
+	probe := make([]byte, min(n, probeBytes))
+	if _, err := io.ReadFull(r, probe); err != nil {
+		return nil, unexpectedEOF(err)
+	}
+	if n == len(probe) {
+		return probe, nil
+	}
+	buf := make([]byte, n)
+	copy(buf, probe)
+	if _, err := io.ReadFull(r, buf[len(probe):]); err != nil {
+		return nil, unexpectedEOF(err)
 	}
 	return buf, nil
+}
+
+func unexpectedEOF(err error) error {
+	if errors.Is(err, io.EOF) {
+		return io.ErrUnexpectedEOF
+	}
+	return err
 }
 
 // frameHeader returns the uvarint length prefix for a payload of n bytes.
