@@ -221,7 +221,7 @@ func TestClusterConvergesDetectsFailureAndLeave(t *testing.T) {
 	// its last heartbeat left at most one interval before the kill.
 	deadline := 2*cfg.DetectionWindow() + time.Second
 	failedAt := make([]time.Time, len(survivors))
-	testutil.Eventually(t, deadline, func() bool {
+	ok := testutil.WaitFor(deadline, func() bool {
 		done := true
 		for i := range survivors {
 		drain:
@@ -240,7 +240,11 @@ func TestClusterConvergesDetectsFailureAndLeave(t *testing.T) {
 			}
 		}
 		return done
-	}, "all survivors mark the killed node failed (detection window %s): %s", cfg.DetectionWindow(), victimView(survivors, victim))
+	})
+	if !ok {
+		t.Fatalf("within %s, not all survivors marked the killed node failed (detection window %s); failed events at %v; %s",
+			deadline, cfg.DetectionWindow(), failedAt, victimView(survivors, victim))
+	}
 	earliest := cfg.FailAfter() - 2*cfg.HeartbeatInterval
 	var slowest time.Duration
 	for i, at := range failedAt {
@@ -267,14 +271,16 @@ func TestClusterConvergesDetectsFailureAndLeave(t *testing.T) {
 	if st, _ := stateOf(leaver.svc, leaver.h.ID()); st != Left {
 		t.Fatalf("leaver sees itself %s", st)
 	}
-	testutil.Eventually(t, 5*time.Second, func() bool {
+	if !testutil.WaitFor(5*time.Second, func() bool {
 		for _, nd := range rest {
 			if st, _ := stateOf(nd.svc, leaver.h.ID()); st != Left {
 				return false
 			}
 		}
 		return true
-	}, "all remaining nodes see the leaver as left: %s", victimView(rest, leaver))
+	}) {
+		t.Fatalf("not all remaining nodes see the leaver as left: %s", victimView(rest, leaver))
+	}
 	// Each remaining node's event stream shows the leaver left, never failed.
 	for i, ch := range events[1:] {
 		for left := false; !left; {

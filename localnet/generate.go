@@ -48,6 +48,9 @@ func Generate(opts Options) (*Layout, error) {
 	if err != nil {
 		return nil, err
 	}
+	if opts.Dir, err = canonicalDir(opts.Dir); err != nil { // it exists now
+		return nil, err
+	}
 	l, err := generate(opts, base)
 	if err != nil {
 		// Leave the directory as we found it.

@@ -74,3 +74,43 @@ func client(t *testing.T, url string) *api.Client {
 	}
 	return c
 }
+
+func TestInProcessChurn(t *testing.T) {
+	net := NewInProcess(t, 2, InProcessOptions{Validators: 1})
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+
+	// A node that joins later through the genesis protocol becomes a member.
+	added := net.AddNode(t)
+	if len(net.Nodes) != 3 || net.Nodes[2] != added {
+		t.Fatalf("AddNode did not append the node")
+	}
+	WaitConverged(t, net.Nodes, 3, 30*time.Second)
+	blob := make([]byte, 200<<10)
+	rand.Read(blob)
+	res, err := client(t, net.Nodes[0].APIURL()).Put(ctx, bytes.NewReader(blob))
+	if err != nil {
+		t.Fatalf("put: %v", err)
+	}
+	var got bytes.Buffer
+	if _, err := client(t, added.APIURL()).Get(ctx, res.CID, &got); err != nil || !bytes.Equal(got.Bytes(), blob) {
+		t.Fatalf("get through the added node: %v (%d bytes)", err, got.Len())
+	}
+
+	// An abrupt stop is detected as a failure by the others.
+	if err := net.Stop(1); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	if len(net.Live()) != 2 {
+		t.Fatalf("%d live nodes after a stop, want 2", len(net.Live()))
+	}
+	WaitConverged(t, net.Live(), 2, 30*time.Second)
+
+	// Restarted from its home, it is the same peer and rejoins.
+	id := net.Nodes[1].ID()
+	n := net.Restart(t, 1)
+	if n.ID() != id {
+		t.Fatalf("restarted node has peer id %s, was %s", n.ID(), id)
+	}
+	WaitConverged(t, net.Nodes, 3, 30*time.Second)
+}

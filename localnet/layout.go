@@ -104,9 +104,9 @@ func (l *Layout) APIs() []string {
 // LoadLayout reads DIR/localnet.json. A directory without one is
 // ErrNoLocalnet; a file that is not ours is ErrForeignDir.
 func LoadLayout(dir string) (*Layout, error) {
-	abs, err := filepath.Abs(dir)
+	abs, err := canonicalDir(dir)
 	if err != nil {
-		return nil, fmt.Errorf("localnet: dir %q: %w", dir, err)
+		return nil, err
 	}
 	b, err := os.ReadFile(filepath.Join(abs, LayoutFile))
 	if errors.Is(err, fs.ErrNotExist) {
@@ -148,4 +148,18 @@ func (l *Layout) save() error {
 		return fmt.Errorf("localnet: %w", err)
 	}
 	return nil
+}
+
+// canonicalDir is dir made absolute with symlinks resolved where it exists,
+// so that every command names a node's home the same way (a node process is
+// recognised by the --home it was started with).
+func canonicalDir(dir string) (string, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", fmt.Errorf("localnet: dir %q: %w", dir, err)
+	}
+	if real, err := filepath.EvalSymlinks(abs); err == nil {
+		return real, nil
+	}
+	return abs, nil
 }

@@ -3,7 +3,6 @@ package localnet
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/xnode/xnode"
@@ -64,9 +63,9 @@ func (o Options) withDefaults(n int) (Options, error) {
 	if o.Dir == "" {
 		o.Dir = DefaultDir
 	}
-	dir, err := filepath.Abs(o.Dir)
+	dir, err := canonicalDir(o.Dir)
 	if err != nil {
-		return o, fmt.Errorf("localnet: dir %q: %w", o.Dir, err)
+		return o, err
 	}
 	o.Dir = dir
 	if o.ChainID == "" {

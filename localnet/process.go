@@ -136,7 +136,7 @@ func (l *Layout) start(ctx context.Context, timeout time.Duration) (err error) {
 			anyUp = true
 		}
 	}
-	return l.waitReady(ctx, started, timeout)
+	return l.waitReady(ctx, l.Nodes, started, timeout)
 }
 
 // StartNode starts the node called name of the localnet in dir, unless it
@@ -249,26 +249,26 @@ func waitLive(ctx context.Context, p *proc) error {
 }
 
 // waitReady polls every node until all are ready, one exits, or ctx ends.
-func (l *Layout) waitReady(ctx context.Context, started []*proc, timeout time.Duration) error {
+func (l *Layout) waitReady(ctx context.Context, nodes []NodeInfo, started []*proc, timeout time.Duration) error {
 	exited := map[string]<-chan struct{}{}
 	for _, p := range started {
 		exited[p.node.Name] = p.exited
 	}
-	clients := make([]*api.Client, len(l.Nodes))
-	for i, n := range l.Nodes {
+	clients := make([]*api.Client, len(nodes))
+	for i, n := range nodes {
 		c, err := api.NewClient(n.API, &http.Client{Timeout: 2 * time.Second})
 		if err != nil {
 			return err
 		}
 		clients[i] = c
 	}
-	ready := make([]bool, len(l.Nodes))
-	last := make([]string, len(l.Nodes))
+	ready := make([]bool, len(nodes))
+	last := make([]string, len(nodes))
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		done := true
-		for i, n := range l.Nodes {
+		for i, n := range nodes {
 			if ready[i] {
 				continue
 			}
@@ -289,7 +289,7 @@ func (l *Layout) waitReady(ctx context.Context, started []*proc, timeout time.Du
 		}
 		select {
 		case <-ctx.Done():
-			for i, n := range l.Nodes {
+			for i, n := range nodes {
 				if !ready[i] {
 					return n.failure(fmt.Sprintf("not ready within %s (last check: %s)", timeout, last[i]), ctx.Err())
 				}
@@ -298,6 +298,31 @@ func (l *Layout) waitReady(ctx context.Context, started []*proc, timeout time.Du
 		case <-tick.C:
 		}
 	}
+}
+
+// WaitReady waits until the named nodes of the localnet in dir (every node
+// when names is empty) are ready, as Up does: /health/ready answers 200 and
+// the chain is at ReadyHeight. A node that is not running is an error at
+// once; so is one still not ready after timeout, quoting its log.
+func WaitReady(ctx context.Context, dir string, timeout time.Duration, names ...string) error {
+	l, err := LoadLayout(dir)
+	if err != nil {
+		return err
+	}
+	nodes := l.Nodes
+	if len(names) > 0 {
+		nodes = nil
+		for _, name := range names {
+			n, err := l.Node(name)
+			if err != nil {
+				return err
+			}
+			nodes = append(nodes, n)
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	return l.waitReady(ctx, nodes, nil, timeout)
 }
 
 // nodeReady reports readiness and, when not ready, why.
