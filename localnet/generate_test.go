@@ -10,7 +10,9 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -258,6 +260,58 @@ func TestOptionsValidate(t *testing.T) {
 		o.Dir, o.Bin = t.TempDir(), "/bin/true"
 		if _, err := Generate(o); err == nil {
 			t.Fatalf("Generate(%+v) accepted bad options", o)
+		}
+	}
+}
+
+func TestStatusIgnoresStrangePIDFiles(t *testing.T) {
+	l, err := Generate(Options{N: 2, Dir: t.TempDir(), BasePort: freeBase(t, 2), Bin: "/bin/true"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Garbage, and a live process that is not the node (this test).
+	if err := os.WriteFile(l.Nodes[0].PIDPath(), []byte("not a pid\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(l.Nodes[1].PIDPath(), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sts, err := Status(l.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sts[0].Alive || sts[0].PID != 0 || sts[1].Alive {
+		t.Fatalf("status %+v; want both dead", sts)
+	}
+	if err := Kill(l.Dir, "node1", 0); err == nil {
+		t.Fatal("Kill signalled a process that is not the node")
+	}
+	if _, err := l.Node("node7"); !errors.Is(err, ErrUnknownNode) {
+		t.Fatalf("Node(node7): %v", err)
+	}
+	// Down leaves the foreign process alone and clears the stale pid files.
+	if err := Down(l.Dir, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(l.Nodes[1].PIDPath()); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("stale pid file kept: %v", err)
+	}
+}
+
+func TestDefaultOptionsValidate(t *testing.T) {
+	if err := DefaultOptions().Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if err := (Options{N: MaxNodes + 1}).Validate(); err == nil || !strings.Contains(err.Error(), "N = 65") {
+		t.Fatalf("Validate of N=65: %v", err)
+	}
+}
+
+func BenchmarkGenerate4(b *testing.B) {
+	for b.Loop() {
+		dir := b.TempDir()
+		if _, err := Generate(Options{N: 4, Dir: dir, Bin: "/bin/true"}); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

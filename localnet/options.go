@@ -54,6 +54,22 @@ type Options struct {
 	ReadyTimeout time.Duration
 }
 
+// DefaultOptions returns the options of `xnode localnet up` with no flags:
+// 4 nodes in .localnet, the first free base port, this executable.
+func DefaultOptions() Options {
+	return Options{N: DefaultN, Dir: DefaultDir, ChainID: DefaultChainID, ReadyTimeout: DefaultReadyTimeout}
+}
+
+// Validate checks the options of a network to be generated; an error names
+// the field and its value. Zero fields are valid: they take defaults.
+func (o Options) Validate() error {
+	d, err := o.withDefaults(DefaultN)
+	if err != nil {
+		return err
+	}
+	return d.validate()
+}
+
 // withDefaults fills zero fields; n is the default node count (0 keeps N zero,
 // which the restart path reads as "as recorded").
 func (o Options) withDefaults(n int) (Options, error) {

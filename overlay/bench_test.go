@@ -81,7 +81,10 @@ func BenchmarkBlob64MiB(b *testing.B) {
 				return err
 			}
 		}
-		return wb.Flush()
+		if err := wb.Flush(); err != nil {
+			return err
+		}
+		return db.Sync() // one fsync per batch, as the store makes one per confirmed upload
 	}
 	b.Run("badger-batch-write", func(b *testing.B) {
 		db := openRaw(b)

@@ -21,6 +21,7 @@ import (
 // localBlocks is what the block paths need of the local store (storage.Store).
 type localBlocks interface {
 	Put(ctx context.Context, b block.Block, tentative bool) error
+	PutHashed(ctx context.Context, b block.Block, tentative bool) error
 	Get(ctx context.Context, c cid.Cid) (block.Block, error)
 	Has(ctx context.Context, c cid.Cid) (bool, error)
 	HasMany(ctx context.Context, cs []cid.Cid) ([]bool, error)
@@ -66,9 +67,14 @@ type blocks struct {
 	bg context.Context
 }
 
-// storeOn stores b on p (self means the local store).
-func (bs *blocks) storeOn(ctx context.Context, p peer.ID, b block.Block, tentative bool) error {
+// storeOn stores b on p (self means the local store). hashed says b's CID
+// was computed from its bytes in this process (the put path), so the local
+// store need not hash it again; a peer always does.
+func (bs *blocks) storeOn(ctx context.Context, p peer.ID, b block.Block, tentative, hashed bool) error {
 	if p == bs.self {
+		if hashed {
+			return bs.local.PutHashed(ctx, b, tentative)
+		}
 		return bs.local.Put(ctx, b, tentative)
 	}
 	ctx, cancel := context.WithTimeout(ctx, bs.attemptTO)
@@ -92,7 +98,7 @@ func (bs *blocks) place(ctx context.Context, v view, b block.Block, want int) ([
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				errs[i] = bs.storeOn(ctx, p, b, true)
+				errs[i] = bs.storeOn(ctx, p, b, true, true)
 			}()
 		}
 		wg.Wait()

@@ -229,7 +229,7 @@ func (r *repairer) repairBatch(ctx context.Context, v view, batch []localEntry, 
 				return nil
 			}
 			for _, to := range p.to {
-				if err := r.bs.storeOn(gctx, to, b, false); err != nil {
+				if err := r.bs.storeOn(gctx, to, b, false, false); err != nil {
 					r.log.Debug("repair: push failed", "cid", b.CID, "peer", to, "err", err)
 					continue
 				}

@@ -24,9 +24,12 @@ type Config struct {
 	// InMemory keeps everything in memory and ignores Dir. For tests only:
 	// nothing survives Close.
 	InMemory bool `toml:"-"`
-	// SyncWrites makes a Put return only after its write is fsynced. Default
+	// SyncWrites makes every acknowledging write — a non-tentative Put or
+	// PutMany, and Confirm — return only after the store is fsynced. Default
 	// true: the placement contract acknowledges a put only once owners have
-	// the block durably stored. Concurrent Puts share fsyncs (group commit).
+	// the block durably stored, and a blob is acknowledged only after its
+	// blocks are confirmed. Tentative writes are not synced on their own: no
+	// one has been told they are safe, and Confirm syncs them all at once.
 	SyncWrites bool
 	// TentativeGrace is how long a tentative (unconfirmed) block may live
 	// before GC removes it as the orphan of an aborted upload. Default 1h:
@@ -173,7 +176,11 @@ func (c Config) badgerOptions(log *slog.Logger) badger.Options {
 	}
 	return badger.DefaultOptions(dir).
 		WithInMemory(c.InMemory).
-		WithSyncWrites(c.SyncWrites).
+		// Durability is the Store's job, not badger's: it fsyncs (DB.Sync)
+		// when a write is acknowledged — a confirmed Put, or Confirm — and
+		// leaves tentative writes of an upload in progress unsynced, so an
+		// upload costs one fsync at its confirmation, not one per chunk.
+		WithSyncWrites(false).
 		WithLogger(badgerLogger{log: log}).
 		// Badger's metrics go to the process-global expvar map, which two
 		// stores in one process would share; ours go to the Registerer.

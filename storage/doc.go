@@ -12,12 +12,13 @@
 //
 // # Durability
 //
-// With Config.SyncWrites (the default) a Put or PutMany returns only after its
-// transaction is fsynced, so "durably stored" in the placement contract holds
-// when Put returns nil. Concurrent Puts share syncs: badger's writer groups the
-// transactions queued while one write is in flight into one write and one
-// fsync (group commit), so many concurrent Puts cost far fewer fsyncs than
-// Puts.
+// With Config.SyncWrites (the default) every write that acknowledges data —
+// a non-tentative Put or PutMany, and Confirm — returns only after the store
+// is fsynced (badger's DB.Sync covers the value log and the memtable's WAL),
+// so "durably stored" in the placement contract holds when it returns nil.
+// Tentative Puts, the blocks of an upload in progress, are written but not
+// synced: the upload is acknowledged only after Confirm, which syncs once for
+// all of them. Concurrent syncs coalesce in the kernel.
 //
 // # Tentative blocks
 //

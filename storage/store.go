@@ -169,14 +169,31 @@ func (s *Store) Put(ctx context.Context, b block.Block, tentative bool) error {
 // ones. A block already stored is not rewritten. The caller must not modify
 // the blocks' Data until PutMany returns.
 func (s *Store) PutMany(ctx context.Context, bs []block.Block, tentative bool) error {
+	return s.putMany(ctx, bs, tentative, true)
+}
+
+// PutHashed stores a block whose CID this process has just computed from its
+// bytes (block.NewRaw, a chunker, Manifest.Block), so hashing it again would
+// check nothing: the bytes came from no disk and no peer between the hash and
+// this call. Blocks received from elsewhere go through Put.
+func (s *Store) PutHashed(ctx context.Context, b block.Block, tentative bool) error {
+	if len(b.Data) > block.MaxChunkSize {
+		return fmt.Errorf("%w: %s has %d bytes, at most %d", ErrTooLarge, b.CID, len(b.Data), block.MaxChunkSize)
+	}
+	return s.putMany(ctx, []block.Block{b}, tentative, false)
+}
+
+func (s *Store) putMany(ctx context.Context, bs []block.Block, tentative, verify bool) error {
 	if len(bs) == 0 {
 		return nil
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("storage: put: %w", err)
 	}
-	if err := s.verifyAll(ctx, bs); err != nil {
-		return err
+	if verify {
+		if err := s.verifyAll(ctx, bs); err != nil {
+			return err
+		}
 	}
 	if err := s.acquire(); err != nil {
 		return err
@@ -189,6 +206,20 @@ func (s *Store) PutMany(ctx context.Context, bs []block.Block, tentative bool) e
 	s.apply(d)
 	if err != nil {
 		return fmt.Errorf("storage: put: %w", err)
+	}
+	if !tentative {
+		return s.sync("put")
+	}
+	return nil
+}
+
+// sync makes every write so far durable, when the config asks for it.
+func (s *Store) sync(op string) error {
+	if !s.cfg.SyncWrites {
+		return nil
+	}
+	if err := s.db.Sync(); err != nil {
+		return fmt.Errorf("storage: %s: sync: %w", op, err)
 	}
 	return nil
 }
@@ -266,7 +297,8 @@ func (s *Store) verify(b block.Block) error {
 	return nil
 }
 
-// Confirm marks blocks as part of an acknowledged blob, so GC keeps them.
+// Confirm marks blocks as part of an acknowledged blob, so GC keeps them,
+// and (with SyncWrites) makes every write so far durable before it returns.
 // Unknown CIDs are ignored.
 func (s *Store) Confirm(ctx context.Context, cids []cid.Cid) error {
 	if err := ctx.Err(); err != nil {
@@ -292,7 +324,9 @@ func (s *Store) Confirm(ctx context.Context, cids []cid.Cid) error {
 	if err != nil {
 		return fmt.Errorf("storage: confirm: %w", err)
 	}
-	return nil
+	// Always sync: the blocks being confirmed may have been written
+	// tentatively, without a sync, even if no tentative mark changed here.
+	return s.sync("confirm")
 }
 
 // Get returns the block named c after checking its bytes against c. A stored
