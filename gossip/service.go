@@ -68,8 +68,10 @@ type subscriber struct {
 // New builds a Service for host h on ps (from NewPubSub). self is called on
 // every heartbeat for this node's current announcement; the Service fills
 // in PeerID, Seq and Leaving (and Tags and Services once PublishMeta has
-// been called), and uses h.Addrs() when self gives no Addrs. Metrics are
-// registered on reg (nil: not registered). New starts nothing.
+// been called), and uses h.Addrs() when self gives no Addrs. self runs
+// under the Service's lock: it must be quick and must not call the
+// Service. Metrics are registered on reg (nil: not registered); log may be
+// nil. New starts nothing.
 func New(cfg Config, h host.Host, ps *pubsub.PubSub, self func() Announcement, reg prometheus.Registerer, log *slog.Logger) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -186,9 +188,10 @@ func (s *Service) prepareLocked(leaving bool) (Announcement, error) {
 	a.PeerID = s.h.ID()
 	a.Leaving = leaving
 	if len(a.Addrs) == 0 {
-		a.Addrs = s.h.Addrs()
-		if len(a.Addrs) > MaxAddrs {
-			a.Addrs = a.Addrs[:MaxAddrs]
+		for _, m := range s.h.Addrs() {
+			if len(a.Addrs) < MaxAddrs && len(m.Bytes()) <= MaxAddrLen {
+				a.Addrs = append(a.Addrs, m)
+			}
 		}
 	}
 	if s.meta != nil {

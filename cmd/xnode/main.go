@@ -5,6 +5,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -99,11 +100,13 @@ func exactArgs(n int, what string) cobra.PositionalArgs {
 	}
 }
 
-func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+// run executes one command line and returns its exit status. ctx ends a
+// long-running command (start, join) as SIGINT would.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	g := &globals{out: stdout, err: stderr, in: stdin}
 	root := newRoot(g)
 	root.SetArgs(args)
-	err := root.Execute()
+	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return 0
 	}
@@ -120,7 +123,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 }
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
 func newVersionCmd(g *globals) *cobra.Command {
