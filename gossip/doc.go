@@ -25,6 +25,10 @@
 // upward and a receiver can tell a slightly late message (ignored, not
 // penalised: see Config.ReorderWindow) from a replay (rejected).
 //
+// The detector judges silence on this node's clock, so a tick that comes
+// late (this node was paused: GC, CPU starvation) is skipped rather than
+// blamed on peers whose heartbeats may still sit in local queues.
+//
 // Metadata is last-writer-wins by (seq, peer id); as only a peer may
 // announce itself, that is: the highest seq wins. Live members — Alive and
 // Suspect — are the ones placement counts: a suspect member may still hold

@@ -129,11 +129,14 @@ func (c *cluster) close(tb testing.TB) {
 	}
 }
 
-// kill takes nd off the network abruptly, as a crash or a cut cable
-// would: its links are cut (so nothing can redial it), its connections
-// dropped and its host closed, without a word from its Service.
+// kill takes nd off the network abruptly, as a crash would: its router
+// stops (nothing more leaves it, not even a message queued on a stream that
+// mocknet failed to reset), its links are cut so nothing can redial it, its
+// connections dropped and its host closed, all without a word from its
+// Service.
 func (c *cluster) kill(tb testing.TB, nd *node) {
 	tb.Helper()
+	nd.cancel()
 	for _, other := range c.nodes {
 		if other == nd {
 			continue
@@ -201,7 +204,7 @@ func TestClusterConvergesDetectsFailureAndLeave(t *testing.T) {
 	}
 	c := newCluster(t, n, cfg)
 
-	start := time.Now()
+	start := c.connected
 	testutil.Eventually(t, 20*time.Second, func() bool { return converged(c.nodes) },
 		"all %d nodes see all %d alive", n, n)
 	t.Logf("converged in %s (%.1f heartbeat rounds)", time.Since(start), float64(time.Since(start))/float64(cfg.HeartbeatInterval))

@@ -3,14 +3,14 @@
 //
 // Two forms share one layout of homes:
 //
-//   - Process mode (Generate, Up, Status, Down, StartNode, Kill): each node
+//   - Process mode (Generate, Up, Status, Down, StartNode, Kill, WaitReady): each node
 //     is a background `xnode start --home DIR/nodeI` process in its own
 //     process group, so it outlives the command that started it. Its output
 //     goes to DIR/nodeI/xnode.log and its pid to DIR/nodeI/xnode.pid. The
 //     network is described by DIR/localnet.json (names, homes, ports, peer
 //     ids), which is also what marks DIR as ours: localnet never writes into
 //     a non-empty directory without it.
-//   - In-process mode (StartInProcess, AddNode, InProcess): the nodes run as
+//   - In-process mode (StartInProcess, NewInProcess, AddNode): the nodes run as
 //     overlay.Node values inside a Go test, on free loopback ports, with
 //     fast gossip and repair timings, and are closed by tb.Cleanup.
 //

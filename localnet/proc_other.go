@@ -18,3 +18,5 @@ func startProcess(bin string, args []string, dir string, out *os.File) (*exec.Cm
 func signalProcess(pid int, sig syscall.Signal) error { return errUnsupported }
 
 func processAlive(pid int, home string) bool { return false }
+
+func terminate(pid int) error { return errUnsupported }

@@ -69,3 +69,11 @@ func processAlive(pid int, home string) bool {
 	}
 	return false
 }
+
+// terminate asks the process group to shut down. A stopped (SIGSTOP)
+// process acts on SIGTERM only once continued, so it is continued too.
+func terminate(pid int) error {
+	err := signalProcess(pid, syscall.SIGTERM)
+	_ = signalProcess(pid, syscall.SIGCONT)
+	return err
+}

@@ -479,9 +479,7 @@ func (l *Layout) stop(nodes []NodeInfo, timeout time.Duration) error {
 		pid := readPID(n)
 		if processAlive(pid, n.Home) {
 			pids[n.Name] = pid
-			// A stopped (SIGSTOP) process only acts on SIGTERM once continued.
-			_ = signalProcess(pid, syscall.SIGTERM)
-			_ = signalProcess(pid, syscall.SIGCONT)
+			_ = terminate(pid)
 		}
 	}
 	byName := map[string]NodeInfo{}

@@ -265,10 +265,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		}
 		dcfg.Bootstrap = append(dcfg.Bootstrap, ma)
 	}
-	if n.router, err = dht.New(dcfg, n.host, n.log.With("part", "dht"), dht.WithRegisterer(n.reg)); err != nil {
-		return err
-	}
-	if err := n.router.Start(runCtx); err != nil {
+	if err := n.startRouter(runCtx, dcfg); err != nil {
 		return err
 	}
 	n.onClose(n.router.Close)
@@ -307,6 +304,62 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	n.log.Info("node started", "peer_id", n.host.ID(), "api", n.APIURL(), "chain_id", n.chainID,
 		"replication", n.params.ReplicationFactor, "addrs", n.host.Addrs())
 	return nil
+}
+
+// startRouter starts the DHT. When no bootstrap peer answers, the node
+// still starts, as a restarted network's first node must: it logs the
+// addresses that failed and keeps dialling them in the background until one
+// answers (joining a new network, by contrast, fails fast: see Join).
+func (n *Node) startRouter(ctx context.Context, dcfg dht.Config) error {
+	log := n.log.With("part", "dht")
+	r, err := dht.New(dcfg, n.host, log, dht.WithRegisterer(n.reg))
+	if err != nil {
+		return err
+	}
+	err = r.Start(ctx)
+	var be *dht.BootstrapError
+	if err == nil || !errors.As(err, &be) {
+		n.router = r
+		return err
+	}
+	r.Close()
+	n.log.Warn("no bootstrap peer reachable; starting anyway and retrying in the background", "err", err)
+	boot := dcfg.Bootstrap
+	dcfg.Bootstrap = nil
+	if n.router, err = dht.New(dcfg, n.host, log, dht.WithRegisterer(n.reg)); err != nil {
+		return err
+	}
+	if err := n.router.Start(ctx); err != nil {
+		return err
+	}
+	n.goRun(func() { n.redialBootstrap(ctx, boot) })
+	return nil
+}
+
+// redialBootstrap dials the bootstrap peers with backoff until one answers.
+func (n *Node) redialBootstrap(ctx context.Context, boot []multiaddr.Multiaddr) {
+	delay := time.Second
+	for {
+		for _, ma := range boot {
+			ai, err := peer.AddrInfoFromP2pAddr(ma)
+			if err != nil {
+				continue
+			}
+			dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			err = n.host.Connect(dctx, *ai)
+			cancel()
+			if err == nil {
+				n.log.Info("reached a bootstrap peer", "addr", ma)
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, time.Minute)
+	}
 }
 
 func (n *Node) goRun(f func()) {
@@ -428,6 +481,7 @@ func (n *Node) watchMembers(ctx context.Context) {
 		}
 	}()
 	fire := make(chan *time.Timer, 16)
+	cometPeers := map[peer.ID]string{}
 	for {
 		select {
 		case <-ctx.Done():
@@ -446,9 +500,16 @@ func (n *Node) watchMembers(ctx context.Context) {
 			switch ev.Kind {
 			case gossip.EventJoined, gossip.EventUpdated:
 				n.host.Peerstore().AddAddrs(m.PeerID, m.Addrs, peerstore.RecentlyConnectedAddrTTL)
+				// Updates also carry changing usage figures; add a consensus
+				// peer only when its address is new.
 				if m.CometP2P != "" && m.CometNodeID != "" {
-					if err := n.chain.DialPeers([]string{m.CometNodeID + "@" + m.CometP2P}, true); err != nil {
-						n.log.Debug("could not add consensus peer", "peer", m.PeerID, "err", err)
+					addr := m.CometNodeID + "@" + m.CometP2P
+					if cometPeers[m.PeerID] != addr {
+						if err := n.chain.DialPeers([]string{addr}, true); err != nil {
+							n.log.Debug("could not add consensus peer", "peer", m.PeerID, "err", err)
+						} else {
+							cometPeers[m.PeerID] = addr
+						}
 					}
 				}
 				if ev.Kind == gossip.EventJoined {

@@ -1,0 +1,48 @@
+package gossip
+
+import (
+	"context"
+	"net"
+	"testing"
+	"time"
+)
+
+func TestScoreParamsWhitelistLoopbackOnly(t *testing.T) {
+	cfg := LocalTestConfig()
+	cfg.Network = "net"
+	p := scoreParams(cfg)
+	if p.IPColocationFactorWeight >= 0 {
+		t.Fatalf("colocation penalty disabled (weight %v); it must stay on for real addresses", p.IPColocationFactorWeight)
+	}
+	covered := func(ip string) bool {
+		for _, n := range p.IPColocationFactorWhitelist {
+			if n.Contains(net.ParseIP(ip)) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, ip := range []string{"127.0.0.1", "127.1.2.3", "::1"} {
+		if !covered(ip) {
+			t.Errorf("%s not whitelisted", ip)
+		}
+	}
+	for _, ip := range []string{"10.0.0.1", "192.168.1.1", "8.8.8.8", "::2"} {
+		if covered(ip) {
+			t.Errorf("%s whitelisted", ip)
+		}
+	}
+	for _, topic := range []string{"/xnode/net/members/1", "/xnode/net/meta/1"} {
+		if tp := p.Topics[topic]; tp == nil || tp.InvalidMessageDeliveriesWeight >= 0 {
+			t.Errorf("topic %s: invalid messages are not penalised", topic)
+		}
+	}
+}
+
+func TestNewPubSubValidatesConfig(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := NewPubSub(ctx, nil, LocalTestConfig()); err == nil {
+		t.Fatal("NewPubSub accepted a config without Network")
+	}
+}

@@ -1,0 +1,234 @@
+package overlay_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/xnode/xnode/abci"
+	"github.com/xnode/xnode/api"
+	"github.com/xnode/xnode/block"
+	tu "github.com/xnode/xnode/internal/testutil"
+	"github.com/xnode/xnode/localnet"
+	"github.com/xnode/xnode/overlay"
+)
+
+type stored struct {
+	cid  string
+	data []byte
+}
+
+func clients(t *testing.T, nodes []*overlay.Node) []*api.Client {
+	t.Helper()
+	out := make([]*api.Client, len(nodes))
+	for i, n := range nodes {
+		c, err := api.NewClient(n.APIURL(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[i] = c
+	}
+	return out
+}
+
+// putBlobs writes count blobs with sizes spread log-uniformly between 1 KiB
+// and 8 MiB, through the given clients in turn, a few at a time.
+func putBlobs(t *testing.T, cs []*api.Client, count int, seed uint64) []stored {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(seed, seed))
+	out := make([]stored, count)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 4)
+	errs := make(chan error, count)
+	for i := range out {
+		size := 1024 << rng.IntN(14) // 1 KiB .. 8 MiB
+		size += rng.IntN(size)
+		size = min(size, 8<<20)
+		data := make([]byte, size)
+		for j := range data {
+			data[j] = byte(rng.Uint32())
+		}
+		out[i].data = data
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			res, err := cs[i%len(cs)].Put(context.Background(), bytes.NewReader(data))
+			if err != nil {
+				errs <- fmt.Errorf("blob %d (%d bytes): %w", i, size, err)
+				return
+			}
+			out[i].cid = res.CID
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// readAll checks every blob reads back byte-identical through c.
+func readAll(c *api.Client, blobs []stored) error {
+	for _, b := range blobs {
+		var got bytes.Buffer
+		if _, err := c.Get(context.Background(), b.cid, &got); err != nil {
+			return fmt.Errorf("get %s via %s: %w", b.cid, c.BaseURL(), err)
+		}
+		if !bytes.Equal(got.Bytes(), b.data) {
+			return fmt.Errorf("get %s via %s: different bytes", b.cid, c.BaseURL())
+		}
+	}
+	return nil
+}
+
+// placementErrors checks, through locate on node via, that every block of
+// every blob is held by each of its R live owners; with exact it also checks
+// that no other live node holds it.
+func placementErrors(ctx context.Context, via *api.Client, nodes []*overlay.Node, blobs []stored, r int, exact bool) []string {
+	var problems []string
+	for _, b := range blobs {
+		loc, err := via.Locate(ctx, b.cid)
+		if err != nil {
+			return []string{fmt.Sprintf("locate %s: %v", b.cid, err)}
+		}
+		all := append([]api.BlockLocation{{CID: loc.CID, Owners: loc.Owners}}, loc.Blocks...)
+		for _, bl := range all {
+			if len(bl.Owners) != r {
+				problems = append(problems, fmt.Sprintf("%s has %d owners, want %d", bl.CID, len(bl.Owners), r))
+			}
+			owner := map[string]bool{}
+			for _, o := range bl.Owners {
+				owner[o.Peer] = true
+				if !o.Has {
+					problems = append(problems, fmt.Sprintf("%s: owner %s (rank %d) lacks it", bl.CID, o.Peer, o.Rank))
+				}
+			}
+			if !exact {
+				continue
+			}
+			c, _ := block.Parse(bl.CID)
+			for _, n := range nodes {
+				has, _ := n.Store().Has(ctx, c)
+				if has && !owner[n.ID().String()] {
+					problems = append(problems, fmt.Sprintf("%s: non-owner %s holds a copy", bl.CID, n.ID()))
+				}
+			}
+		}
+	}
+	return problems
+}
+
+func TestPlacementFiveNodes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-node")
+	}
+	params := abci.DefaultParams() // R=3
+	nodes := localnet.StartInProcess(t, 5, localnet.InProcessOptions{Params: &params, Validators: 1})
+	cs := clients(t, nodes)
+	blobs := putBlobs(t, cs, 50, 1)
+	ctx := context.Background()
+	if p := placementErrors(ctx, cs[0], nodes, blobs, 3, true); len(p) > 0 {
+		t.Fatalf("%d placement problems, first: %v", len(p), p[:min(5, len(p))])
+	}
+	for _, c := range cs {
+		if err := readAll(c, blobs); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestFailureRepair(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-node")
+	}
+	params := abci.DefaultParams()
+	grace := 2 * time.Second
+	nodes := localnet.StartInProcess(t, 5, localnet.InProcessOptions{Params: &params, Validators: 1, RepairGrace: grace, AntiEntropy: time.Second})
+	cs := clients(t, nodes)
+	blobs := putBlobs(t, cs, 20, 2)
+	ctx := context.Background()
+
+	// Close node 4 abruptly (no leave): the others detect the failure.
+	victim := nodes[4]
+	victimID := victim.ID().String()
+	victim.Close()
+	survivors, scs := nodes[:4], cs[:4]
+	tu.Eventually(t, 30*time.Second, func() bool {
+		ms, err := scs[0].Members(ctx)
+		if err != nil {
+			return false
+		}
+		for _, m := range ms {
+			if m.PeerID == victimID {
+				return m.State == "failed"
+			}
+		}
+		return false
+	}, "victim marked failed")
+
+	// From detection on, every blob stays readable, while repair runs.
+	detected := time.Now()
+	var reads int
+	for i := 0; ; i++ {
+		if err := readAll(scs[i%len(scs)], blobs); err != nil {
+			t.Fatalf("blob unreadable %s after the failure was detected: %v", time.Since(detected), err)
+		}
+		reads++
+		if problems := placementErrors(ctx, scs[0], survivors, blobs, 3, false); len(problems) == 0 {
+			break
+		} else if time.Since(detected) > 60*time.Second {
+			t.Fatalf("not repaired after %s: %d problems, first %v", time.Since(detected), len(problems), problems[0])
+		}
+	}
+	t.Logf("R live replicas restored %s after failure detection (grace %s), %d full read passes meanwhile", time.Since(detected).Round(time.Millisecond), grace, reads)
+}
+
+func TestJoinRebalance(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-node")
+	}
+	params := abci.DefaultParams()
+	nodes := localnet.StartInProcess(t, 5, localnet.InProcessOptions{Params: &params, Validators: 1, AntiEntropy: time.Second})
+	cs := clients(t, nodes)
+	blobs := putBlobs(t, cs, 30, 3)
+	ctx := context.Background()
+	var total int64
+	for _, n := range nodes {
+		total += n.Store().Usage().Bytes
+	}
+	moved := func() float64 {
+		var sum float64
+		for _, n := range nodes {
+			sum += metricValue(t, n, "xnode_repair_bytes_moved_total")
+		}
+		return sum
+	}
+	before := moved()
+
+	sixth := localnet.AddNode(t, nodes, localnet.InProcessOptions{AntiEntropy: time.Second})
+	all := append(append([]*overlay.Node{}, nodes...), sixth)
+	tu.Eventually(t, 60*time.Second, func() bool {
+		return len(placementErrors(ctx, cs[0], all, blobs, 3, true)) == 0
+	}, "blocks owned by the new node reach it and old owners drop their copies")
+
+	// The ideal share of a new sixth member of equal weight is R/(N+1) of the
+	// replicas: the bytes it should end up holding.
+	ideal := float64(total) / 6
+	got := moved() - before
+	ratio := got / ideal
+	t.Logf("join: %d bytes moved, ideal %.0f (1/6 of %d replica bytes): ratio %.3f; the new node holds %d bytes",
+		int64(got), ideal, total, ratio, sixth.Store().Usage().Bytes)
+	if ratio < 0.5 || ratio > 2 {
+		t.Fatalf("join moved %.2f× the ideal share", ratio)
+	}
+	if err := readAll(clients(t, []*overlay.Node{sixth})[0], blobs); err != nil {
+		t.Fatal(err)
+	}
+}
