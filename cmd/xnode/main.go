@@ -1,7 +1,3 @@
-// Command xnode runs and drives a node of the xnode overlay network.
-//
-// Exit status: 0 on success, 1 on a failure the user can act on (the message
-// on stderr says what to do), 2 on bad usage.
 package main
 
 import (
