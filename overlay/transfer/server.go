@@ -138,7 +138,7 @@ func (s *Service) serve(ctx context.Context, log *slog.Logger, payload []byte) [
 			log.Warn("transfer: refused put of bytes that do not match their cid", "cid", req.cid, "size", len(req.data))
 			return [][]byte{failure(statusIntegrity, err.Error())}
 		}
-		if err := s.store.Put(ctx, block.Block{CID: req.cid, Data: req.data}, req.tentative); err != nil {
+		if err := s.store.PutHashed(ctx, block.Block{CID: req.cid, Data: req.data}, req.tentative); err != nil {
 			if errors.Is(err, xnode.ErrIntegrity) {
 				s.m.reject(reasonIntegrity)
 				return [][]byte{failure(statusIntegrity, err.Error())}

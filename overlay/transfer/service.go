@@ -32,9 +32,10 @@ const reservePriority = network.ReservationPriorityHigh
 // LocalStore is what the protocol needs from the node's block store.
 // storage.Store satisfies it.
 type LocalStore interface {
-	// Put verifies b and stores it durably; tentative marks a copy that is
-	// not yet confirmed by placement.
-	Put(ctx context.Context, b block.Block, tentative bool) error
+	// PutHashed stores b, whose bytes the protocol has just checked against
+	// its CID, durably; tentative marks a copy that is not yet confirmed by
+	// placement. (storage.Store.PutHashed: the store does not hash again.)
+	PutHashed(ctx context.Context, b block.Block, tentative bool) error
 	// Get returns a verified block; not found wraps xnode.ErrNotFound.
 	Get(ctx context.Context, c cid.Cid) (block.Block, error)
 	// HasMany reports, for each CID, whether the store holds it.
