@@ -25,7 +25,7 @@ var (
 )
 
 // binary builds xnode once for the tests that run it as a process.
-func binary(t *testing.T) string {
+func binary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "xnode-bin")
@@ -53,7 +53,7 @@ type proc struct {
 
 // spawn runs `xnode <verb> ...` with fresh loopback ports and waits until
 // its API is ready.
-func spawn(t *testing.T, bin, home string, verbArgs ...string) *proc {
+func spawn(t testing.TB, bin, home string, verbArgs ...string) *proc {
 	t.Helper()
 	apiPort := tu.FreePort(t)
 	args := append(verbArgs, "--home", home,

@@ -21,7 +21,7 @@ type result struct {
 	stdout, stderr string
 }
 
-func cli(t *testing.T, stdin string, args ...string) result {
+func cli(t testing.TB, stdin string, args ...string) result {
 	t.Helper()
 	var out, errb bytes.Buffer
 	code := run(context.Background(), args, strings.NewReader(stdin), &out, &errb)
