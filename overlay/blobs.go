@@ -11,6 +11,7 @@ import (
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/multiformats/go-multiaddr"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/xnode/xnode"
@@ -38,10 +39,12 @@ type remoteBlocks interface {
 	Confirm(ctx context.Context, p peer.ID, cs []cid.Cid) error
 }
 
-// providers is the DHT fallback for finding a block during churn.
-type providers interface {
+// router is the DHT: the fallback for finding a block during churn, and for
+// reaching a member whose addresses this node does not know.
+type router interface {
 	Provide(ctx context.Context, c cid.Cid) error
 	FindProviders(ctx context.Context, c cid.Cid, max int) ([]peer.AddrInfo, error)
+	Connect(ctx context.Context, id peer.ID, known []multiaddr.Multiaddr) error
 }
 
 // ErrTooFewMembers is a put on a network below its minimum size.
@@ -51,10 +54,14 @@ var ErrTooFewMembers = fmt.Errorf("overlay: %w: fewer live members than the netw
 // placement: a blob is chunked, each block goes to its owners, and a get
 // walks owners in rank order.
 type blocks struct {
-	self       peer.ID
-	local      localBlocks
-	remote     remoteBlocks
-	dht        providers // may be nil
+	self   peer.ID
+	local  localBlocks
+	remote remoteBlocks
+	dht    router // may be nil
+	// addrsOf returns what membership says of a peer's addresses; with
+	// connected it lets reach skip a dial.
+	addrsOf    func(peer.ID) []multiaddr.Multiaddr
+	connected  func(peer.ID) bool
 	view       func() view
 	minMembers int
 	chunkSize  int
@@ -79,7 +86,26 @@ func (bs *blocks) storeOn(ctx context.Context, p peer.ID, b block.Block, tentati
 	}
 	ctx, cancel := context.WithTimeout(ctx, bs.attemptTO)
 	defer cancel()
+	if err := bs.reach(ctx, p); err != nil {
+		return err
+	}
 	return bs.remote.PutBlock(ctx, p, b, tentative)
+}
+
+// reach makes sure p can be talked to: already connected, or dialled at the
+// addresses membership announced, or found through the DHT (FindPeer).
+func (bs *blocks) reach(ctx context.Context, p peer.ID) error {
+	if bs.dht == nil || bs.connected == nil || bs.connected(p) {
+		return nil
+	}
+	var known []multiaddr.Multiaddr
+	if bs.addrsOf != nil {
+		known = bs.addrsOf(p)
+	}
+	if err := bs.dht.Connect(ctx, p, known); err != nil {
+		return fmt.Errorf("overlay: %w: cannot reach %s: %v", xnode.ErrUnavailable, p, err)
+	}
+	return nil
 }
 
 // place stores b durably on want members, the owners first, walking on down
@@ -265,7 +291,11 @@ func (bs *blocks) fetch(ctx context.Context, c cid.Cid) (block.Block, error) {
 		tried[p] = true
 		actx, cancel := context.WithTimeout(ctx, bs.attemptTO)
 		defer cancel()
-		b, err := bs.remote.GetBlock(actx, p, c)
+		err := bs.reach(actx, p)
+		var b block.Block
+		if err == nil {
+			b, err = bs.remote.GetBlock(actx, p, c)
+		}
 		if err == nil {
 			return b, true
 		}

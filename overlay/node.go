@@ -17,6 +17,7 @@ import (
 	"github.com/ipfs/go-cid"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
 	"github.com/multiformats/go-multiaddr"
@@ -273,7 +274,9 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	// The block paths, repair and verification.
 	n.blocks = &blocks{
 		self: n.host.ID(), local: n.store, remote: n.xfer, dht: n.router,
-		view: n.liveView, minMembers: int(n.params.MinMembers), chunkSize: int(n.params.MaxChunkSize),
+		addrsOf:   n.membershipAddrs,
+		connected: func(p peer.ID) bool { return n.host.Network().Connectedness(p) == network.Connected },
+		view:      n.liveView, minMembers: int(n.params.MinMembers), chunkSize: int(n.params.MaxChunkSize),
 		inflight: 8, attemptTO: n.tune.AttemptTimeout, log: n.log.With("part", "blocks"), metrics: n.metrics, bg: runCtx,
 	}
 	n.onClose(func() error { n.blocks.wg.Wait(); return nil })
@@ -455,6 +458,14 @@ func (n *Node) memberInfos() []memberInfo {
 		out = append(out, memberInfo{ID: m.PeerID, Capacity: m.Capacity, Failed: m.State == gossip.Failed, LastSeen: m.LastSeen})
 	}
 	return out
+}
+
+// membershipAddrs returns the addresses a member announced.
+func (n *Node) membershipAddrs(p peer.ID) []multiaddr.Multiaddr {
+	if m, ok := n.members.Member(p); ok {
+		return m.Addrs
+	}
+	return nil
 }
 
 // liveView is the view of the put and get paths: members that answer.
@@ -655,7 +666,9 @@ func (n *Node) Locate(ctx context.Context, c cid.Cid) (api.Location, error) {
 				got, err = n.store.HasMany(ctx, cs)
 			} else {
 				actx, cancel := context.WithTimeout(ctx, 5*time.Second)
-				got, err = n.xfer.HasMany(actx, p, cs)
+				if err = n.blocks.reach(actx, p); err == nil {
+					got, err = n.xfer.HasMany(actx, p, cs)
+				}
 				cancel()
 			}
 			if err != nil || len(got) != len(cs) {

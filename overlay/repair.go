@@ -143,7 +143,11 @@ func (r *repairer) repairBatch(ctx context.Context, v view, batch []localEntry, 
 			}
 			actx, cancel := context.WithTimeout(gctx, r.bs.attemptTO)
 			defer cancel()
-			got, err := r.bs.remote.HasMany(actx, p, cs)
+			err := r.bs.reach(actx, p)
+			var got []bool
+			if err == nil {
+				got, err = r.bs.remote.HasMany(actx, p, cs)
+			}
 			if err != nil || len(got) != len(cs) {
 				r.log.Debug("repair: owner did not answer", "peer", p, "err", err)
 				return nil
