@@ -308,8 +308,14 @@ func LoadConfig(path string) (Config, error) {
 		}
 		return cfg, fmt.Errorf("config: %s: %w", path, err)
 	}
-	if cfg.Gossip.Tags == nil {
-		cfg.Gossip.Tags = map[string]string{}
+	// An empty list in the file means the same as none.
+	for _, l := range []*[]string{&cfg.P2P.Listen, &cfg.P2P.Bootstrap, &cfg.Consensus.PersistentPeers} {
+		if len(*l) == 0 {
+			*l = nil
+		}
+	}
+	if len(cfg.Gossip.Tags) == 0 {
+		cfg.Gossip.Tags = nil
 	}
 	return cfg, cfg.Validate()
 }
