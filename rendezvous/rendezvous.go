@@ -57,11 +57,12 @@ func ahead(sa float64, ida string, sb float64, idb string) bool {
 // members, which Rank does not modify. It is nil when none is eligible.
 func Rank(key []byte, members []Member) []Member {
 	seed := keySeed(key)
+	uniform := uniformWeights(members)
 	all := make([]scored, 0, len(members))
 	for i := range members {
 		m := &members[i]
 		if eligible(m.Weight) {
-			all = append(all, scored{weightedScore(m.Weight, memberHash(seed, m.ID)), i})
+			all = append(all, scored{rankKey(uniform, m.Weight, memberHash(seed, m.ID)), i})
 		}
 	}
 	if len(all) == 0 {
@@ -137,6 +138,9 @@ func Owners(key []byte, members []Member, r int) []Member {
 	}
 
 	seed := keySeed(key)
+	if out, ok := ownersUniform(seed, members, r, top); ok {
+		return out
+	}
 	// cut is the r-th best score so far times cutSlack; set once top is full.
 	var cut float64
 	for i := range members {
@@ -176,6 +180,84 @@ func Owners(key []byte, members []Member, r int) []Member {
 		out[i] = members[s.idx]
 	}
 	return out
+}
+
+// uniformWeights reports whether every eligible member has one weight. Then
+// score = -w/ln(u) is strictly increasing in u alone, so members rank by u
+// and no logarithm is needed: the order is the same, ties included (equal u
+// gives equal scores, broken by ID either way).
+func uniformWeights(members []Member) bool {
+	w := 0.0
+	for i := range members {
+		mw := members[i].Weight
+		if !eligible(mw) {
+			continue
+		}
+		if w == 0 {
+			w = mw
+		} else if mw != w {
+			return false
+		}
+	}
+	return true
+}
+
+// rankKey is what members are ordered by: u itself when weights are uniform
+// (see uniformWeights), the weighted score otherwise.
+func rankKey(uniform bool, w float64, h uint64) float64 {
+	if uniform {
+		return unitInterval(h)
+	}
+	return weightedScore(w, h)
+}
+
+// ownersUniform is Owners when every eligible member has the same weight:
+// a partial selection on u, one hash and one integer comparison per member.
+// u = (h>>12 + 0.5)/2^52 is strictly increasing in k = h>>12, so members are
+// selected on k while it decides and fall back to admit (which compares u
+// and IDs exactly as Rank does) only to enter the top.
+//
+// It finds out whether the weights are uniform as it goes, in the same pass:
+// ok is false, and the caller must use the general path, as soon as an
+// eligible member's weight differs from the first one's.
+func ownersUniform(seed uint64, members []Member, r int, top []scored) (out []Member, ok bool) {
+	var cutK uint64 // k of the r-th best so far, once top is full
+	w := math.NaN() // the common weight; NaN equals nothing, so the first eligible member sets it
+	for i := range members {
+		m := &members[i]
+		if m.Weight != w {
+			if !eligible(m.Weight) {
+				continue
+			}
+			if !math.IsNaN(w) {
+				return nil, false
+			}
+			w = m.Weight
+		}
+		k := memberHash(seed, m.ID) >> 12
+		if len(top) == r && k < cutK {
+			continue
+		}
+		u := (float64(k) + 0.5) / (1 << 52)
+		if len(top) == r {
+			last := top[r-1]
+			if !ahead(u, m.ID, last.score, members[last.idx].ID) {
+				continue
+			}
+		}
+		top = admit(top, r, members, scored{u, i})
+		if len(top) == r {
+			cutK = uint64(top[r-1].score * (1 << 52)) // exact: the inverse of u's formula, rounded down
+		}
+	}
+	if len(top) == 0 {
+		return nil, true
+	}
+	out = make([]Member, len(top))
+	for i, s := range top {
+		out[i] = members[s.idx]
+	}
+	return out, true
 }
 
 // admit puts c, which ranks ahead of the worst of a full top (or top is not
