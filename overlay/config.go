@@ -13,6 +13,8 @@ import (
 
 	"github.com/multiformats/go-multiaddr"
 	"github.com/pelletier/go-toml/v2"
+
+	"github.com/xnode/xnode/internal/atomicfile"
 )
 
 // Duration is a time.Duration written in config.toml as a string ("30s").
@@ -339,35 +341,10 @@ func WriteConfig(path string, cfg Config) error {
 	if err := toml.Unmarshal(buf.Bytes(), &back); err != nil {
 		return fmt.Errorf("config: rendered file does not parse: %w", err)
 	}
-	return writeFileAtomic(path, buf.Bytes(), 0o644)
-}
-
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("config: %w", err)
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
+	return atomicfile.WriteBytes(path, buf.Bytes(), 0o644)
 }
 
 const configTemplate = `# xnode node configuration.

@@ -19,6 +19,7 @@ import (
 	"github.com/xnode/xnode"
 	"github.com/xnode/xnode/abci"
 	"github.com/xnode/xnode/consensus"
+	"github.com/xnode/xnode/internal/atomicfile"
 )
 
 // Home is a node's directory (DESIGN.md "Defaults"):
@@ -172,7 +173,7 @@ func LoadOrCreateIdentity(path string) (crypto.PrivKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := writeFileAtomic(path, b, 0o600); err != nil {
+	if err := atomicfile.WriteBytes(path, b, 0o600); err != nil {
 		return nil, fmt.Errorf("overlay: identity: %w", err)
 	}
 	return k, nil
@@ -188,7 +189,7 @@ func writeOperatorKey(path string, k ed25519.PrivateKey) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(path, b, 0o600)
+	return atomicfile.WriteBytes(path, b, 0o600)
 }
 
 // LoadOperatorKey reads the operator key.

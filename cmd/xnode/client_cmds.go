@@ -6,8 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -19,6 +19,7 @@ import (
 	"github.com/xnode/xnode"
 	"github.com/xnode/xnode/api"
 	"github.com/xnode/xnode/block"
+	"github.com/xnode/xnode/internal/atomicfile"
 )
 
 // client returns an API client for --api.
@@ -141,36 +142,18 @@ func newGetCmd(g *globals) *cobra.Command {
 				_, err := c.Get(cmd.Context(), args[0], g.out)
 				return g.explain(err)
 			}
-			return writeAtomic(out, func(w io.Writer) error {
+			err = atomicfile.Write(out, 0o644, func(w io.Writer) error {
 				_, err := c.Get(cmd.Context(), args[0], w)
 				return g.explain(err)
 			})
+			if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
+				return fmt.Errorf("%w\ncheck that the directory of %s exists and is writable", err, out)
+			}
+			return err
 		},
 	}
 	cmd.Flags().StringVarP(&out, "output", "o", "", "write to FILE (via a temporary file and rename) instead of standard output")
 	return cmd
-}
-
-// writeAtomic writes path through a temporary file in the same directory and
-// renames it into place only when fill succeeded.
-func writeAtomic(path string, fill func(io.Writer) error) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".part*")
-	if err != nil {
-		return fmt.Errorf("%w\ncheck that the directory of %s exists and is writable", err, path)
-	}
-	defer os.Remove(f.Name())
-	if err := fill(f); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }
 
 func newLocateCmd(g *globals) *cobra.Command {
