@@ -25,9 +25,9 @@ test:
 race:
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 
-## bench: every benchmark, 5 runs each (quote medians; see BENCHMARKS.md)
+## bench: every benchmark BENCHMARKS.md reports, side by side with its baseline; raw output in bench.txt
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -count 5 -timeout 60m $(PKGS)
+	scripts/bench.sh
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
