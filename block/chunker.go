@@ -48,23 +48,33 @@ func NewChunker(r io.Reader, size int) (*Chunker, error) {
 // Next returns the next chunk, or io.EOF after the last. An empty stream
 // yields no chunks. Errors from the reader are returned as they are.
 func (c *Chunker) Next() (Block, error) {
+	data, err := c.NextBytes()
+	if err != nil {
+		return Block{}, err
+	}
+	return NewRaw(data), nil
+}
+
+// NextBytes is Next without the hashing: it returns the next chunk's bytes,
+// for a caller that hashes chunks in parallel (NewRaw) while it reads on.
+func (c *Chunker) NextBytes() ([]byte, error) {
 	if c.done {
-		return Block{}, io.EOF
+		return nil, io.EOF
 	}
 	buf := make([]byte, c.size)
 	n, err := io.ReadFull(c.r, buf)
 	switch {
 	case errors.Is(err, io.EOF):
 		c.done = true
-		return Block{}, io.EOF
+		return nil, io.EOF
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		c.done = true
 		buf = buf[:n:n]
 	case err != nil:
-		return Block{}, err
+		return nil, err
 	}
 	c.n += uint64(n)
-	return NewRaw(buf), nil
+	return buf, nil
 }
 
 // Bytes returns how many bytes the chunks so far hold.

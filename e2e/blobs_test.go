@@ -89,6 +89,7 @@ type writeResult struct {
 	errs           []string // the first few failures
 	took           time.Duration
 	minReplicas    int
+	slowest        time.Duration // the longest acknowledged put
 }
 
 // writeLoad writes specs from one goroutine per entry of writers (the node
@@ -155,7 +156,9 @@ func (w *writeLoad) run(ctx context.Context, specs []blobSpec) writeResult {
 						node = w.next(node, i)
 					}
 					pctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+					t0 := time.Now()
 					pr, err := w.c.clients[node].Put(pctx, bytes.NewReader(data))
+					lat := time.Since(t0)
 					cancel()
 					if err == nil && (pr.CID == "" || pr.Size != uint64(s.size)) {
 						err = fmt.Errorf("bad acknowledgement %+v for %d bytes", pr, s.size)
@@ -182,6 +185,7 @@ func (w *writeLoad) run(ctx context.Context, specs []blobSpec) writeResult {
 					mu.Lock()
 					res.acked = append(res.acked, b)
 					res.minReplicas = min(res.minReplicas, pr.Replicas)
+					res.slowest = max(res.slowest, lat)
 					mu.Unlock()
 					if w.onAck != nil {
 						w.onAck(b)
@@ -278,13 +282,17 @@ type readStats struct {
 	// unreadable maps a blob to the nodes that never served it.
 	unreadable map[*blob][]string
 	took       time.Duration
+	bytes      int64         // bytes of the reads that matched
+	slowest    time.Duration // the longest read that matched
 }
 
-func (r *readStats) note(err error) {
+func (r *readStats) note(b *blob, lat time.Duration, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.attempts++
 	if err == nil {
+		r.bytes += b.spec.size
+		r.slowest = max(r.slowest, lat)
 		return
 	}
 	if errors.Is(err, errWrongBytes) {
@@ -300,7 +308,11 @@ func (r *readStats) note(err error) {
 func (r *readStats) String() string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return fmt.Sprintf("%d reads, %d errors, %d wrong, %d unreadable, %s", r.attempts, r.errors, len(r.wrong), len(r.unreadable), r.took.Round(time.Millisecond))
+	s := fmt.Sprintf("%d reads, %d errors, %d wrong, %d unreadable, %.1f MiB, slowest good read %s", r.attempts, r.errors, len(r.wrong), len(r.unreadable), mib(r.bytes), r.slowest.Round(time.Millisecond))
+	if r.took > 0 {
+		s += fmt.Sprintf(", pass took %s", r.took.Round(time.Millisecond))
+	}
+	return s
 }
 
 // readAll reads every blob from every node (workers at a time), trying each
@@ -319,8 +331,9 @@ func (c *cluster) readAll(ctx context.Context, nodes []string, blobs []*blob, tr
 			for p := range jobs {
 				var err error
 				for try := 1; try <= tries; try++ {
+					t0 := time.Now()
 					err = c.readOnce(ctx, p.node, p.b, 60*time.Second)
-					st.note(err)
+					st.note(p.b, time.Since(t0), err)
 					if err == nil || errors.Is(err, errWrongBytes) || ctx.Err() != nil {
 						break
 					}
@@ -384,11 +397,12 @@ func (c *cluster) startLightReader(ctx context.Context, nodes []string, blobs []
 				case <-tick.C:
 				}
 				b, node := small[r.IntN(len(small))], nodes[r.IntN(len(nodes))]
+				t0 := time.Now()
 				err := c.readOnce(ctx, node, b, 15*time.Second)
 				if ctx.Err() != nil {
 					return // cut off by stop: not a fault
 				}
-				lr.stats.note(err)
+				lr.stats.note(b, time.Since(t0), err)
 			}
 		})
 	}
@@ -447,6 +461,9 @@ func (c *cluster) waitReplicated(ctx context.Context, node string, blobs []*blob
 	var last string
 	rounds := 0
 	err := poll(ctx, timeout, time.Second, func() (bool, error) {
+		if err := c.exited(node); err != nil {
+			return false, err
+		}
 		rounds++
 		var mu sync.Mutex
 		var still []*blob

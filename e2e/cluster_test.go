@@ -96,7 +96,7 @@ func (c *cluster) cleanup(t *testing.T) {
 	}
 	for name, pids := range c.allPIDs() {
 		for pid := range pids {
-			if !pidGone(pid) {
+			if c.runs(name, pid) {
 				t.Errorf("%s: %s pid %d still running at cleanup; sending SIGKILL", c.name, name, pid)
 				_ = syscall.Kill(pid, syscall.SIGKILL)
 			}
@@ -169,6 +169,34 @@ func pidGone(pid int) bool {
 		return stat[i+2] == 'Z' || stat[i+2] == 'X'
 	}
 	return false
+}
+
+// exited returns an error naming the first of names whose process is
+// gone, quoting the log lines that tell why ("shutting down" means it got
+// SIGINT or SIGTERM, which this suite never sends outside a shutdown).
+func (c *cluster) exited(names ...string) error {
+	for _, n := range names {
+		if c.node(n).Alive() {
+			continue
+		}
+		why := c.grepLogs(n, 4, `"shutting down"`, "panic", "fatal", "FATAL")
+		return fmt.Errorf("%s %s exited unexpectedly (log: %s)", c.name, n, strings.Join(why, " | "))
+	}
+	return nil
+}
+
+// runs reports whether pid is still a running node process of this
+// cluster's node name, and not a recycled pid of some other program.
+func (c *cluster) runs(name string, pid int) bool {
+	if pidGone(pid) {
+		return false
+	}
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil {
+		_, noProc := os.Stat("/proc/self")
+		return noProc != nil // without /proc, trust the live pid; with it, the process just went
+	}
+	return bytes.Contains(cmdline, []byte(c.node(name).Home))
 }
 
 // cli runs the xnode binary and returns its standard output; a non-zero exit
@@ -354,6 +382,9 @@ func (c *cluster) memberStates(ctx context.Context, node string) (map[string]str
 func (c *cluster) waitMemberState(ctx context.Context, observers, targets []string, timeout time.Duration, states ...string) error {
 	var last string
 	err := poll(ctx, timeout, 200*time.Millisecond, func() (bool, error) {
+		if err := c.exited(observers...); err != nil {
+			return false, err
+		}
 		for _, o := range observers {
 			ms, err := c.memberStates(ctx, o)
 			if err != nil {

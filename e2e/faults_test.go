@@ -4,6 +4,8 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -216,7 +218,7 @@ func (r *faultRun) writeUnderFire(t *testing.T) {
 
 	all := a.names()
 	survivors := without(all, r.victim)
-	if _, err := a.clients["node0"].RegisterNamespace(ctx, namespace); err != nil {
+	if _, err := a.cli(ctx, "ns", "register", namespace, "--api", a.node("node0").API); err != nil {
 		t.Fatalf("register namespace %q on node0: %v", namespace, err)
 	}
 
@@ -249,7 +251,7 @@ func (r *faultRun) writeUnderFire(t *testing.T) {
 	killNow := make(chan struct{})
 	var killOnce sync.Once
 	onAck := func(b *blob) {
-		if b.spec.idx%recordEvery == 0 {
+		if b.how == "http" && b.spec.idx%recordEvery == 0 {
 			recQ <- b
 		}
 		if acks.Add(1) == r1KillAt {
@@ -266,6 +268,19 @@ func (r *faultRun) writeUnderFire(t *testing.T) {
 		}
 		cliBlobs = append(cliBlobs, b)
 		onAck(b)
+		rs := &recordSub{key: fmt.Sprintf("cli-%03d", s.idx), b: b, phase: "before kill"}
+		out, err := a.cli(ctx, "submit", "--json", "--api", a.node("node0").API, namespace+"/"+rs.key, b.cid)
+		if err != nil {
+			t.Fatalf("xnode submit: %v", err)
+		}
+		var sub struct {
+			Height int64 `json:"height"`
+		}
+		if err := json.Unmarshal(out, &sub); err != nil || sub.Height <= 0 {
+			t.Fatalf("xnode submit --json printed %q: %v", out, err)
+		}
+		rs.height = sub.Height
+		r.records = append(r.records, rs)
 	}
 
 	load := &writeLoad{c: a, writers: all[:writeWorkers], tries: 3, onAck: onAck}
@@ -299,6 +314,7 @@ func (r *faultRun) writeUnderFire(t *testing.T) {
 
 	acked := append(cliBlobs, res.acked...)
 	r.aBlobs = acked
+	r.mustRun(t, a, survivors)
 	before, during := 0, 0
 	for _, b := range acked {
 		if b.ackedAt.Before(r.killedAt) {
@@ -307,8 +323,15 @@ func (r *faultRun) writeUnderFire(t *testing.T) {
 			during++
 		}
 	}
-	r.sum.set(k1Acked, "%d of %d (%d before the kill, %d after; %d via xnode put) in %s, min replicas in an ack %d",
-		len(acked), r1Blobs, before, during, len(cliBlobs), res.took.Round(100*time.Millisecond), res.minReplicas)
+	firstAfter := time.Duration(-1)
+	for _, b := range acked {
+		if d := b.ackedAt.Sub(r.killedAt); d >= 0 && (firstAfter < 0 || d < firstAfter) {
+			firstAfter = d
+		}
+	}
+	r.sum.set(k1Acked, "%d of %d (%d before the kill, %d after; %d via xnode put) in %s; min replicas in an ack %d; slowest put %s; first ack %s after the kill",
+		len(acked), r1Blobs, before, during, len(cliBlobs), res.took.Round(100*time.Millisecond), res.minReplicas,
+		res.slowest.Round(time.Millisecond), firstAfter.Round(time.Millisecond))
 	r.sum.set(k1Bytes, "%.1f MiB (%.1f MiB/s over HTTP)", mib(totalBytes(acked)), mib(totalBytes(res.acked))/res.took.Seconds())
 	r.sum.add(k1Failed, res.failedAttempts)
 	r.sum.add(k1GaveUp, res.gaveUp)
@@ -349,12 +372,29 @@ func (r *faultRun) writeUnderFire(t *testing.T) {
 	r.sum.set(k1Read, "%v", rs)
 	r.sum.add(kTFaultErrs, rs.errors)
 	r.noteWrong(t, rs)
-	for _, s := range rs.samples {
-		t.Logf("read error: %s", s)
+	logErrors(t, "read-back", rs)
+	// The check itself: a blob compared with another blob's digest must be
+	// caught as wrong bytes, or the reads above proved nothing.
+	if decoy := *acked[0]; acked[len(acked)-1].sum != decoy.sum {
+		decoy.sum = acked[len(acked)-1].sum
+		if err := a.readOnce(ctx, "node0", &decoy, 30*time.Second); !errors.Is(err, errWrongBytes) {
+			r.failf(t, "the byte comparison did not catch a mismatch: %v", err)
+		}
 	}
 
+	r.mustRun(t, a, survivors)
 	// Records submitted before and during the kill become verified.
 	r.checkRecords(t, ctx, "node0", 150*time.Second, k1Records, true)
+	for _, rs := range r.records[:len(cliBlobs)] {
+		out, err := a.cli(ctx, "record", "--json", "--api", a.node("node1").API, namespace+"/"+rs.key)
+		var rec struct{ Status, CID string }
+		if err == nil {
+			err = json.Unmarshal(out, &rec)
+		}
+		if err != nil || rec.Status != "verified" || rec.CID != rs.b.cid {
+			r.failf(t, "xnode record --json %s/%s: %+v, %v", namespace, rs.key, rec, err)
+		}
+	}
 
 	// Repair puts R live replicas of every block around the dead node
 	// (detection, then the grace period, then a pass).
@@ -392,6 +432,15 @@ func (r *faultRun) recheck(t *testing.T, c *cluster, rs *readStats, nodes []stri
 		r.failf(t, "LOST: acknowledged %s cannot be read from %v after the fault was repaired around", b, ns)
 	}
 	return len(rs2.unreadable)
+}
+
+// logErrors logs the sample of read errors rs kept.
+func logErrors(t *testing.T, what string, rs *readStats) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	for _, e := range rs.samples {
+		t.Logf("%s: read error: %s", what, e)
+	}
 }
 
 // noteWrong fails the test for every read that served wrong bytes.
@@ -475,6 +524,7 @@ func (r *faultRun) recovery(t *testing.T) {
 			t.Fatalf("after restart %s is not alive: %+v", s.Name, s)
 		}
 	}
+	r.mustRun(t, a, all)
 	newPID := a.node(r.victim).PID()
 	if newPID == oldPID {
 		t.Fatalf("%s still has pid %d after kill -9 and restart", r.victim, oldPID)
@@ -613,6 +663,7 @@ func (r *faultRun) pause(t *testing.T) {
 		r.failf(t, "not every node made a repair pass after SIGCONT: %v", err)
 	}
 	ls := lr.stop()
+	r.mustRun(t, a, all)
 	after, perAfter, err := a.metricSum(ctx, all, moved)
 	if err != nil {
 		t.Fatal(err)
@@ -632,6 +683,7 @@ func (r *faultRun) pause(t *testing.T) {
 		}
 	}
 	r.sum.set(k3Reader, "%v", ls)
+	logErrors(t, "light reader during the pause", ls)
 	r.sum.add(kTFaultErrs, ls.errors)
 	r.noteWrong(t, ls)
 	_, hAfter, _ := a.heights(ctx, all)
@@ -703,7 +755,7 @@ func (r *faultRun) largerNet(t *testing.T) {
 	load := &writeLoad{c: b, writers: all[:writeWorkers], tries: 3}
 	res := load.run(ctx, makeSpecs("net7", r.seed, r4Blobs, r1MinSize, r4MaxSize))
 	acked := res.acked
-	r.sum.set(k4Acked, "%d of %d, %.1f MiB in %s, min replicas in an ack %d", len(acked), r4Blobs, mib(totalBytes(acked)), res.took.Round(100*time.Millisecond), res.minReplicas)
+	r.sum.set(k4Acked, "%d of %d, %.1f MiB in %s, min replicas in an ack %d, slowest put %s", len(acked), r4Blobs, mib(totalBytes(acked)), res.took.Round(100*time.Millisecond), res.minReplicas, res.slowest.Round(time.Millisecond))
 	r.sum.add(k4Failed, res.failedAttempts)
 	r.sum.add(kTAcked, len(acked))
 	r.sum.add(kTFailed, res.failedAttempts)
@@ -723,21 +775,34 @@ func (r *faultRun) largerNet(t *testing.T) {
 		}
 	}
 	killedAt := time.Now()
+	// Watch for the detection while the first read pass runs.
+	type detection struct {
+		at  time.Time
+		err error
+	}
+	detected := make(chan detection, 1)
+	go func() {
+		err := b.waitMemberState(ctx, survivors, victims, 90*time.Second, "failed")
+		detected <- detection{time.Now(), err}
+	}()
 
 	passA := b.readAll(ctx, survivors, acked, 1, readWorkers)
 	r.sum.set(k4PassA, "%v", passA)
+	logErrors(t, "right after the kills", passA)
 	r.sum.add(kTFaultErrs, passA.errors)
 	r.noteWrong(t, passA)
+	r.mustRun(t, b, survivors)
 
-	err = b.waitMemberState(ctx, survivors, victims, 90*time.Second, "failed")
-	if err != nil {
-		r.sum.set(k4Detect, "NO: %v", err)
-		r.failf(t, "failure detection: %v", err)
+	d := <-detected
+	if d.err != nil {
+		r.sum.set(k4Detect, "NO: %v", d.err)
+		r.failf(t, "failure detection: %v", d.err)
 	} else {
-		r.sum.set(k4Detect, "%s after the kills", time.Since(killedAt).Round(100*time.Millisecond))
+		r.sum.set(k4Detect, "%s after the kills", d.at.Sub(killedAt).Round(100*time.Millisecond))
 	}
 	passB := b.readAll(ctx, survivors, acked, 1, readWorkers)
 	r.sum.set(k4PassB, "%v", passB)
+	logErrors(t, "after detection", passB)
 	r.sum.add(kTFaultErrs, passB.errors)
 	r.noteWrong(t, passB)
 
@@ -751,6 +816,7 @@ func (r *faultRun) largerNet(t *testing.T) {
 	}
 	ls := lr.stop()
 	r.sum.set(k4Reader, "%v", ls)
+	logErrors(t, "light reader during the kills", ls)
 	r.sum.add(kTFaultErrs, ls.errors)
 	r.noteWrong(t, ls)
 
@@ -787,7 +853,7 @@ func (r *faultRun) shutdown(t *testing.T, c *cluster, key string) {
 	for name, pids := range c.allPIDs() {
 		for pid := range pids {
 			total++
-			if !pidGone(pid) {
+			if c.runs(name, pid) {
 				left = append(left, fmt.Sprintf("%s pid %d", name, pid))
 			}
 		}
@@ -807,6 +873,15 @@ func (r *faultRun) shutdown(t *testing.T, c *cluster, key string) {
 		total, len(left), len(sts), time.Since(start).Round(100*time.Millisecond))
 	if len(left) > 0 {
 		r.failf(t, "processes left behind: %v", left)
+	}
+}
+
+// mustRun stops the scenario when a node that should run has exited.
+func (r *faultRun) mustRun(t *testing.T, c *cluster, names []string) {
+	t.Helper()
+	if err := c.exited(names...); err != nil {
+		r.failf(t, "%v", err)
+		t.FailNow()
 	}
 }
 

@@ -163,7 +163,7 @@ func (bs *blocks) PutBlob(ctx context.Context, r io.Reader) (api.PutResult, erro
 	var (
 		mu       sync.Mutex
 		confirms = map[peer.ID][]cid.Cid{}
-		m        block.Manifest
+		refs     []block.ChunkRef // filled by index, as chunks are hashed in parallel
 	)
 	record := func(c cid.Cid, holders []peer.ID) {
 		mu.Lock()
@@ -175,8 +175,8 @@ func (bs *blocks) PutBlob(ctx context.Context, r io.Reader) (api.PutResult, erro
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(bs.inflight)
 	var readErr error
-	for {
-		b, err := ch.Next()
+	for i := 0; ; i++ {
+		data, err := ch.NextBytes()
 		if errors.Is(err, io.EOF) {
 			break
 		}
@@ -184,15 +184,23 @@ func (bs *blocks) PutBlob(ctx context.Context, r io.Reader) (api.PutResult, erro
 			readErr = fmt.Errorf("overlay: reading blob: %w", err)
 			break
 		}
-		m.Add(b)
-		if len(m.Chunks) > block.MaxManifestChunks {
+		if i >= block.MaxManifestChunks {
 			readErr = fmt.Errorf("overlay: %w: blob has more than %d chunks", xnode.ErrTooLarge, block.MaxManifestChunks)
 			break
 		}
 		if gctx.Err() != nil {
 			break
 		}
+		mu.Lock()
+		refs = append(refs, block.ChunkRef{Size: uint32(len(data))})
+		mu.Unlock()
+		// Hashing happens here, in the worker, so it runs in parallel with
+		// reading the next chunks off the request.
 		g.Go(func() error {
+			b := block.NewRaw(data)
+			mu.Lock()
+			refs[i].CID = b.CID
+			mu.Unlock()
 			holders, err := bs.place(gctx, v, b, want)
 			if err != nil {
 				return err
@@ -209,6 +217,10 @@ func (bs *blocks) PutBlob(ctx context.Context, r io.Reader) (api.PutResult, erro
 	}
 	if err := ctx.Err(); err != nil {
 		return api.PutResult{}, err
+	}
+	m := block.Manifest{Chunks: refs}
+	for _, r := range refs {
+		m.Size += uint64(r.Size)
 	}
 	root, err := m.Block()
 	if err != nil {
