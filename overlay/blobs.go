@@ -67,6 +67,7 @@ type blocks struct {
 	chunkSize  int
 	inflight   int // blocks of one put in flight at once
 	attemptTO  time.Duration
+	hedge      time.Duration // start another member's attempt when one is this slow
 	log        *slog.Logger
 	metrics    *metrics
 
@@ -108,40 +109,25 @@ func (bs *blocks) reach(ctx context.Context, p peer.ID) error {
 	return nil
 }
 
-// place stores b durably on want members, the owners first, walking on down
-// the ranking past any that fail. It returns who holds it.
+// place stores b durably on want members: the owners first, and on down
+// the ranking for any that fail or hang (see spread). It returns who holds it.
 func (bs *blocks) place(ctx context.Context, v view, b block.Block, want int) ([]peer.ID, error) {
-	ranked := v.ranked(b.CID)
-	var holders []peer.ID
-	var lastErr error
-	next := 0
-	for len(holders) < want && next < len(ranked) {
-		batch := ranked[next:min(next+want-len(holders), len(ranked))]
-		next += len(batch)
-		errs := make([]error, len(batch))
-		var wg sync.WaitGroup
-		for i, p := range batch {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				errs[i] = bs.storeOn(ctx, p, b, true, true)
-			}()
+	wins, errs := spread(ctx, v.ranked(b.CID), want, bs.hedge, func(ctx context.Context, p peer.ID) (struct{}, error) {
+		err := bs.storeOn(ctx, p, b, true, true)
+		if err != nil && ctx.Err() == nil {
+			bs.log.Warn("store on member failed; trying the next", "cid", b.CID, "peer", p, "err", err)
 		}
-		wg.Wait()
-		for i, p := range batch {
-			if errs[i] == nil {
-				holders = append(holders, p)
-				continue
-			}
-			lastErr = errs[i]
-			if ctx.Err() != nil {
-				return holders, ctx.Err()
-			}
-			bs.log.Warn("store on owner failed; trying the next member", "cid", b.CID, "peer", p, "err", errs[i])
-		}
+		return struct{}{}, err
+	})
+	holders := make([]peer.ID, len(wins))
+	for i, w := range wins {
+		holders[i] = w.peer
+	}
+	if err := ctx.Err(); err != nil {
+		return holders, err
 	}
 	if len(holders) < want {
-		return holders, fmt.Errorf("overlay: %w: block %s stored on %d of %d members: %v", xnode.ErrUnavailable, b.CID, len(holders), want, lastErr)
+		return holders, fmt.Errorf("overlay: %w: block %s stored on %d of %d members: %v", xnode.ErrUnavailable, b.CID, len(holders), want, errors.Join(errs...))
 	}
 	return holders, nil
 }
@@ -294,49 +280,57 @@ func (bs *blocks) fetch(ctx context.Context, c cid.Cid) (block.Block, error) {
 	case !errors.Is(err, xnode.ErrNotFound):
 		return block.Block{}, err
 	}
-	var sawIntegrity, sawOther bool
-	tried := map[peer.ID]bool{bs.self: true}
-	try := func(p peer.ID) (block.Block, bool) {
-		if tried[p] {
-			return block.Block{}, false
-		}
-		tried[p] = true
+	get := func(ctx context.Context, p peer.ID) (block.Block, error) {
 		actx, cancel := context.WithTimeout(ctx, bs.attemptTO)
 		defer cancel()
-		err := bs.reach(actx, p)
-		var b block.Block
-		if err == nil {
-			b, err = bs.remote.GetBlock(actx, p, c)
+		if err := bs.reach(actx, p); err != nil {
+			return block.Block{}, err
 		}
-		if err == nil {
-			return b, true
+		b, err := bs.remote.GetBlock(actx, p, c)
+		if err != nil && ctx.Err() == nil {
+			bs.log.Debug("fetch from member failed", "cid", c, "peer", p, "err", err)
 		}
+		return b, err
+	}
+	others := func(ps []peer.ID, skip map[peer.ID]bool) []peer.ID {
+		var out []peer.ID
+		for _, p := range ps {
+			if !skip[p] {
+				skip[p] = true
+				out = append(out, p)
+			}
+		}
+		return out
+	}
+	tried := map[peer.ID]bool{bs.self: true}
+	// The members in rank order (owners first), one at a time, hedged.
+	wins, errs := spread(ctx, others(bs.view().ranked(c), tried), 1, bs.hedge, get)
+	if len(wins) == 0 && bs.dht != nil && ctx.Err() == nil {
+		// During churn a block may sit on a former owner: ask the DHT.
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		provs, _ := bs.dht.FindProviders(pctx, c, 8)
+		cancel()
+		var ids []peer.ID
+		for _, ai := range provs {
+			ids = append(ids, ai.ID)
+		}
+		var more []error
+		wins, more = spread(ctx, others(ids, tried), 1, bs.hedge, get)
+		errs = append(errs, more...)
+	}
+	if len(wins) > 0 {
+		return bs.keep(ctx, wins[0].v, corrupt), nil
+	}
+	if err := ctx.Err(); err != nil {
+		return block.Block{}, err
+	}
+	var sawIntegrity, sawOther bool
+	for _, err := range errs {
 		switch {
 		case errors.Is(err, xnode.ErrIntegrity):
 			sawIntegrity = true
 		case !errors.Is(err, xnode.ErrNotFound):
 			sawOther = true
-		}
-		bs.log.Debug("fetch from member failed", "cid", c, "peer", p, "err", err)
-		return block.Block{}, false
-	}
-	v := bs.view()
-	for _, p := range v.ranked(c) {
-		if ctx.Err() != nil {
-			return block.Block{}, ctx.Err()
-		}
-		if b, ok := try(p); ok {
-			return bs.keep(ctx, b, corrupt), nil
-		}
-	}
-	if bs.dht != nil {
-		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		provs, _ := bs.dht.FindProviders(pctx, c, 8)
-		cancel()
-		for _, ai := range provs {
-			if b, ok := try(ai.ID); ok {
-				return bs.keep(ctx, b, corrupt), nil
-			}
 		}
 	}
 	switch {

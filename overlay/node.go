@@ -60,6 +60,10 @@ type Tuning struct {
 	DHT *dht.Config
 	// AttemptTimeout bounds one block transfer attempt. Default 20s.
 	AttemptTimeout time.Duration
+	// HedgeDelay is how long a block transfer may go unanswered before the
+	// next member in rank order is asked as well. Default 2s: far above a
+	// healthy 1 MiB transfer, far below the time to detect a failure.
+	HedgeDelay time.Duration
 	// VerifyInterval is how often the verifier looks for pending records
 	// besides new blocks. Default 5s.
 	VerifyInterval time.Duration
@@ -127,6 +131,9 @@ func New(opts Options) (*Node, error) {
 	}
 	if n.tune.AttemptTimeout <= 0 {
 		n.tune.AttemptTimeout = 20 * time.Second
+	}
+	if n.tune.HedgeDelay <= 0 {
+		n.tune.HedgeDelay = 2 * time.Second
 	}
 	if n.tune.VerifyInterval <= 0 {
 		n.tune.VerifyInterval = 5 * time.Second
@@ -277,7 +284,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		addrsOf:   n.membershipAddrs,
 		connected: func(p peer.ID) bool { return n.host.Network().Connectedness(p) == network.Connected },
 		view:      n.liveView, minMembers: int(n.params.MinMembers), chunkSize: int(n.params.MaxChunkSize),
-		inflight: 8, attemptTO: n.tune.AttemptTimeout, log: n.log.With("part", "blocks"), metrics: n.metrics, bg: runCtx,
+		inflight: 8, attemptTO: n.tune.AttemptTimeout, hedge: n.tune.HedgeDelay, log: n.log.With("part", "blocks"), metrics: n.metrics, bg: runCtx,
 	}
 	n.onClose(func() error { n.blocks.wg.Wait(); return nil })
 	n.repair = newRepairer(n.blocks, n.repairView, n.cfg.Repair.Concurrency, n.cfg.Repair.AntiEntropyInterval.D(), n.log.With("part", "repair"), n.metrics)
