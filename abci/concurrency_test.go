@@ -10,15 +10,8 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	// Close must stop everything badger started. The commit benchmark embeds
-	// CometBFT, whose consensus WAL leaves two goroutines per node stop that
-	// no caller can end (see consensus/leak_test.go).
-	goleak.VerifyTestMain(m,
-		goleak.IgnoreAnyFunction("github.com/cometbft/cometbft/libs/autofile.OpenAutoFile.func1"),
-		goleak.IgnoreTopFunction("github.com/cometbft/cometbft/libs/autofile.(*AutoFile).closeFileRoutine"),
-		// goleveldb's pool drainer outlives its DB by up to a second.
-		goleak.IgnoreTopFunction("github.com/syndtr/goleveldb/leveldb.(*DB).mpoolDrain"),
-	)
+	// Close must stop everything badger started.
+	goleak.VerifyTestMain(m)
 }
 
 // TestConcurrentConnections drives the consensus connection while the

@@ -25,5 +25,5 @@ run -bench 'Convergence' -count 3 -benchtime 3x ./gossip/
 # Issue 4: DHT convergence (12, 24 nodes) and FindPeer hops at 24.
 run -bench . -count 3 -benchtime 3x ./dht/
 # Issue 5: records committed per second, xnode app vs kvstore, 1 and 4 validators.
-run -bench 'Commit' -count 3 -benchtime 2000x ./abci/
+run -bench 'Commit' -count 3 -benchtime 2000x ./consensus/consensustest/
 echo "raw results in $out"

@@ -1,4 +1,4 @@
-package abci_test
+package consensustest_test
 
 import (
 	"bytes"
