@@ -222,11 +222,13 @@ func (n *Node) P2PAddress() string {
 }
 
 // DialPeers connects to peers learnt after start ("nodeid@host:port", for
-// example from gossip announcements). Persistent peers are redialled whenever
-// their connection drops; others are dialled once and may be replaced by PEX.
-// Dialling happens in the background; addresses of peers already connected
-// are skipped.
-func (n *Node) DialPeers(addrs []string, persistent bool) error {
+// example from gossip announcements), in the background; addresses of peers
+// already connected are skipped. Only Config.PersistentPeers are redialled
+// by CometBFT when a connection drops: adding persistent peers to a running
+// CometBFT v0.38 switch (AddPersistentPeers) races with its own dialer, so a
+// caller that wants a peer learnt later kept calls DialPeers again when
+// Connected reports it gone.
+func (n *Node) DialPeers(addrs []string) error {
 	for _, a := range addrs {
 		if err := validatePeerAddress(a); err != nil {
 			return fmt.Errorf("consensus: peer address %q: %v: %w", a, err, xnode.ErrInvalidArgument)
@@ -239,16 +241,19 @@ func (n *Node) DialPeers(addrs []string, persistent bool) error {
 	if len(addrs) == 0 {
 		return nil
 	}
-	sw := l.cmt.Switch()
-	if persistent {
-		if err := sw.AddPersistentPeers(addrs); err != nil {
-			return fmt.Errorf("consensus: add persistent peers: %w", err)
-		}
-	}
-	if err := sw.DialPeersAsync(addrs); err != nil {
+	if err := l.cmt.Switch().DialPeersAsync(addrs); err != nil {
 		return fmt.Errorf("consensus: dial peers: %w", err)
 	}
 	return nil
+}
+
+// Connected reports whether the CometBFT peer with this node id is connected.
+func (n *Node) Connected(nodeID string) bool {
+	l, err := n.running()
+	if err != nil {
+		return false
+	}
+	return l.cmt.Switch().Peers().Has(p2p.ID(nodeID))
 }
 
 // Status is a snapshot of the node's view of the chain.

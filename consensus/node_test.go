@@ -284,7 +284,7 @@ func TestLifecycleErrors(t *testing.T) {
 	if err := n.Start(ctx); err == nil {
 		t.Fatal("second Start succeeded")
 	}
-	if err := n.DialPeers([]string{"not-an-address"}, false); !errors.Is(err, xnode.ErrInvalidArgument) {
+	if err := n.DialPeers([]string{"not-an-address"}); !errors.Is(err, xnode.ErrInvalidArgument) {
 		t.Fatalf("bad peer address: %v, want ErrInvalidArgument", err)
 	}
 	if err := n.Close(); err != nil {
@@ -514,7 +514,7 @@ func TestFullNodeJoinsFromGenesis(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := startNode(t, devConfig(t, homeB), kvstore.NewInMemoryApplication())
-	if err := b.DialPeers([]string{a.P2PAddress()}, true); err != nil {
+	if err := b.DialPeers([]string{a.P2PAddress()}); err != nil {
 		t.Fatal(err)
 	}
 	testutil.Eventually(t, 30*time.Second, func() bool {

@@ -499,7 +499,7 @@ func (n *Node) watchMembers(ctx context.Context) {
 		}
 	}()
 	fire := make(chan *time.Timer, 16)
-	cometPeers := map[peer.ID]string{}
+	cometDialed := map[peer.ID]time.Time{}
 	for {
 		select {
 		case <-ctx.Done():
@@ -518,16 +518,14 @@ func (n *Node) watchMembers(ctx context.Context) {
 			switch ev.Kind {
 			case gossip.EventJoined, gossip.EventUpdated:
 				n.host.Peerstore().AddAddrs(m.PeerID, m.Addrs, peerstore.RecentlyConnectedAddrTTL)
-				// Updates also carry changing usage figures; add a consensus
-				// peer only when its address is new.
-				if m.CometP2P != "" && m.CometNodeID != "" {
-					addr := m.CometNodeID + "@" + m.CometP2P
-					if cometPeers[m.PeerID] != addr {
-						if err := n.chain.DialPeers([]string{addr}, true); err != nil {
-							n.log.Debug("could not add consensus peer", "peer", m.PeerID, "err", err)
-						} else {
-							cometPeers[m.PeerID] = addr
-						}
+				// Keep a consensus connection to every member: dial one that
+				// is not connected, at most every 10 s (updates arrive every
+				// heartbeat, so this also brings back a dropped peer).
+				if m.CometP2P != "" && m.CometNodeID != "" && !n.chain.Connected(m.CometNodeID) &&
+					time.Since(cometDialed[m.PeerID]) > 10*time.Second {
+					cometDialed[m.PeerID] = time.Now()
+					if err := n.chain.DialPeers([]string{m.CometNodeID + "@" + m.CometP2P}); err != nil {
+						n.log.Debug("could not dial consensus peer", "peer", m.PeerID, "err", err)
 					}
 				}
 				if ev.Kind == gossip.EventJoined {

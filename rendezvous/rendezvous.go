@@ -163,9 +163,9 @@ func Owners(key []byte, members []Member, r int) []Member {
 			if !ahead(s, m.ID, last.score, members[last.idx].ID) {
 				continue
 			}
-			top = admit(top, r, members, scored{s, i})
+			top = admit(top, r, members, scored{s, i}, false)
 		} else {
-			top = admit(top, r, members, scored{weightedScore(m.Weight, h), i})
+			top = admit(top, r, members, scored{weightedScore(m.Weight, h), i}, false)
 		}
 		if len(top) == r {
 			cut = top[r-1].score * cutSlack
@@ -245,7 +245,7 @@ func ownersUniform(seed uint64, members []Member, r int, top []scored) (out []Me
 				continue
 			}
 		}
-		top = admit(top, r, members, scored{u, i})
+		top = admit(top, r, members, scored{u, i}, true)
 		if len(top) == r {
 			cutK = uint64(top[r-1].score * (1 << 52)) // exact: the inverse of u's formula, rounded down
 		}
@@ -264,10 +264,17 @@ func ownersUniform(seed uint64, members []Member, r int, top []scored) (out []Me
 // full), into its place in top, sorted best first, and returns top. If a
 // member with c's ID is already in top, the better of the two stays: an ID
 // evicted earlier ranked behind r others, so it cannot belong in the result.
-func admit(top []scored, r int, members []Member, c scored) []scored {
+//
+// sameScoreDups says a duplicate ID always has the same score (uniform
+// weights: same hash, same weight), so IDs need comparing only on equal
+// scores.
+func admit(top []scored, r int, members []Member, c scored, sameScoreDups bool) []scored {
 	id := members[c.idx].ID
 	pos := -1 // where c lands before moving up
 	for j, t := range top {
+		if sameScoreDups && t.score != c.score {
+			continue
+		}
 		if members[t.idx].ID == id {
 			if !ahead(c.score, id, t.score, id) {
 				return top
