@@ -27,6 +27,7 @@ type localBlocks interface {
 	Has(ctx context.Context, c cid.Cid) (bool, error)
 	HasMany(ctx context.Context, cs []cid.Cid) ([]bool, error)
 	Confirm(ctx context.Context, cs []cid.Cid) error
+	Tentative(ctx context.Context, c cid.Cid) (bool, error)
 	Delete(ctx context.Context, c cid.Cid) error
 	ForEach(ctx context.Context, fn func(c cid.Cid, size int) error) error
 }

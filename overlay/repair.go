@@ -227,6 +227,12 @@ func (r *repairer) repairBatch(ctx context.Context, v view, batch []localEntry, 
 	var pushed, bytes atomic.Int64
 	for _, p := range pushes {
 		g.Go(func() error {
+			// A tentative block belongs to an upload that is still placing
+			// its own copies, or that failed and left an orphan for GC:
+			// either way repair must not copy it around as confirmed.
+			if t, err := r.bs.local.Tentative(gctx, batch[p.i].c); err != nil || t {
+				return nil
+			}
 			b, err := r.bs.local.Get(gctx, batch[p.i].c)
 			if err != nil {
 				r.log.Debug("repair: local copy unreadable", "cid", batch[p.i].c, "err", err)

@@ -693,3 +693,26 @@ func (s *Store) update(n int, op func(txn *badger.Txn, i int, d *delta) error) (
 	}
 	return total, nil
 }
+
+// Tentative reports whether c is held as a tentative (unconfirmed) block: a
+// copy written by an upload that has not been acknowledged, or never will be.
+// A block not held at all is not tentative.
+func (s *Store) Tentative(ctx context.Context, c cid.Cid) (bool, error) {
+	if err := block.Check(c); err != nil {
+		return false, err
+	}
+	if err := s.acquire(); err != nil {
+		return false, err
+	}
+	defer s.release()
+	var st blockState
+	err := s.db.View(func(txn *badger.Txn) error {
+		var err error
+		st, err = readState(txn, c)
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("storage: tentative: %w", err)
+	}
+	return st.exists && st.tentative, nil
+}
