@@ -149,11 +149,15 @@ func TestCluster12(t *testing.T) {
 		if err := a.r.Provide(pctx, c); err != nil {
 			t.Fatalf("provide: %v", err)
 		}
-		provs, err := b.r.FindProviders(ctx, c, 1)
-		if err != nil {
-			t.Fatalf("find providers: %v", err)
-		}
-		if len(provs) != 1 || provs[0].ID != a.h.ID() || len(provs[0].Addrs) == 0 {
+		// ADD_PROVIDER is sent without waiting for the record to be
+		// stored, so the record is eventually, not immediately, findable.
+		var provs []peer.AddrInfo
+		testutil.Eventually(t, 10*time.Second, func() bool {
+			var err error
+			provs, err = b.r.FindProviders(ctx, c, 1)
+			return err == nil && len(provs) == 1
+		}, "b finds a's provider record")
+		if provs[0].ID != a.h.ID() || len(provs[0].Addrs) == 0 {
 			t.Fatalf("providers = %v, want %s with addresses", provs, a.h.ID())
 		}
 		if b.h.Network().Connectedness(a.h.ID()) == network.Connected {
