@@ -59,6 +59,13 @@ type Config struct {
 	// reject most peers that share 127.0.0.1, and keeps loopback and private
 	// addresses in what the DHT stores and hands out. Default false.
 	AllowLoopback bool
+
+	// RetryBootstrap makes Start succeed when no bootstrap peer answers: it
+	// logs the addresses that failed, and the discovery loop dials them
+	// again every DiscoveryInterval while the routing table is empty. A
+	// restarted network's first node needs this, since its bootstrap peers
+	// may not be up yet. Default false: Start fails with a *BootstrapError.
+	RetryBootstrap bool
 }
 
 // DefaultConfig returns the settings for a network of separate machines.

@@ -31,6 +31,11 @@ func (r *Router) discoveryLoop(ctx context.Context, kad *kaddht.IpfsDHT) {
 	)
 	for {
 		rt := kad.RoutingTable().Size()
+		if rt == 0 && r.cfg.RetryBootstrap && len(r.bootstrap) > 0 {
+			if err := r.dialBootstrap(ctx); err == nil {
+				r.log.Info("reached a bootstrap peer")
+			}
+		}
 		if rt > 0 && (advertisedAt.IsZero() ||
 			time.Since(advertisedAt) >= r.cfg.AdvertiseInterval ||
 			rt >= 2*advertisedRT) {

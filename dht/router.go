@@ -203,7 +203,11 @@ func (r *Router) startKad(ctx context.Context) (*kaddht.IpfsDHT, error) {
 		return nil, fmt.Errorf("dht: create: %w", err)
 	}
 	if err := r.dialBootstrap(ctx); err != nil {
-		return nil, errors.Join(err, r.closeKad(kad))
+		var be *BootstrapError
+		if !r.cfg.RetryBootstrap || !errors.As(err, &be) {
+			return nil, errors.Join(err, r.closeKad(kad))
+		}
+		r.log.Warn("no bootstrap peer reachable; starting anyway and retrying", "err", err)
 	}
 	if err := kad.Bootstrap(ctx); err != nil {
 		return nil, errors.Join(fmt.Errorf("dht: bootstrap: %w", err), r.closeKad(kad))

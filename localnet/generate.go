@@ -149,7 +149,7 @@ func generate(opts Options, base int) (*Layout, error) {
 				ChainID: opts.ChainID, Config: cfg, Params: &params, OperatorKey: keys[0], Validators: vals,
 			})
 			if err == nil {
-				genesis, err = os.ReadFile(home.GenesisPath())
+				genesis, err = consensus.ReadGenesis(home.CometHome())
 			}
 		} else {
 			err = overlay.InitFromGenesis(home, cfg, genesis, keys[i])
@@ -164,7 +164,7 @@ func generate(opts Options, base int) (*Layout, error) {
 		info.Validator = true
 		l.Nodes = append(l.Nodes, info)
 	}
-	l.GenesisHash = overlay.GenesisHash(genesis)
+	l.GenesisHash = consensus.GenesisHash(genesis)
 
 	// Now that every node has its ids, wire them to each other.
 	for i := range l.Nodes {

@@ -56,7 +56,7 @@ func TestGenerateWiresNodes(t *testing.T) {
 	// One genesis, byte for byte, naming every node as a validator of equal power.
 	var genesis []byte
 	for i, n := range l.Nodes {
-		raw, err := os.ReadFile(overlay.Home(n.Home).GenesisPath())
+		raw, err := consensus.ReadGenesis(overlay.Home(n.Home).CometHome())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -66,7 +66,7 @@ func TestGenerateWiresNodes(t *testing.T) {
 			t.Fatalf("%s has a different genesis", n.Name)
 		}
 	}
-	if overlay.GenesisHash(genesis) != l.GenesisHash {
+	if consensus.GenesisHash(genesis) != l.GenesisHash {
 		t.Fatal("recorded genesis hash does not match the genesis")
 	}
 	doc, err := consensus.LoadGenesis(overlay.Home(l.Nodes[1].Home).CometHome())

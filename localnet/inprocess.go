@@ -5,7 +5,6 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -125,7 +124,7 @@ func NewInProcess(tb testing.TB, n int, opts InProcessOptions) *InProcess {
 		if i == 0 {
 			err = overlay.Init(h, overlay.InitOptions{ChainID: opts.ChainID, Config: cfg, Params: opts.Params, OperatorKey: keys[0], Validators: vals})
 			if err == nil {
-				genesis, err = os.ReadFile(h.GenesisPath())
+				genesis, err = consensus.ReadGenesis(h.CometHome())
 			}
 		} else {
 			err = overlay.InitFromGenesis(h, cfg, genesis, keys[i])

@@ -3,12 +3,10 @@ package overlay
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/xnode/xnode/consensus"
 	"io"
-	"os"
 	"time"
 
 	cmttypes "github.com/cometbft/cometbft/types"
@@ -37,25 +35,18 @@ type GenesisInfo struct {
 	Params      abci.Params `json:"params"`
 }
 
-// GenesisHash is the hex sha256 of a genesis file's bytes, the value
-// `xnode join --genesis-hash` checks.
-func GenesisHash(raw []byte) string {
-	s := sha256.Sum256(raw)
-	return hex.EncodeToString(s[:])
-}
-
 // serveGenesis answers the genesis protocol with this node's genesis file.
 func (n *Node) serveGenesis() {
 	n.host.SetStreamHandler(GenesisProtocol, func(s network.Stream) {
 		defer s.Close()
 		_ = s.SetDeadline(time.Now().Add(10 * time.Second))
-		raw, err := os.ReadFile(n.opts.Home.GenesisPath())
+		raw, err := consensus.ReadGenesis(n.opts.Home.CometHome())
 		if err != nil {
 			n.log.Warn("genesis protocol: cannot read genesis", "err", err)
 			_ = s.Reset()
 			return
 		}
-		info := GenesisInfo{ChainID: n.chainID, GenesisHash: GenesisHash(raw), Genesis: raw, Params: n.params}
+		info := GenesisInfo{ChainID: n.chainID, GenesisHash: consensus.GenesisHash(raw), Genesis: raw, Params: n.params}
 		if n.chain != nil {
 			info.CometPeer = n.chain.P2PAddress()
 		}
@@ -120,7 +111,7 @@ func DecodeGenesisInfo(raw []byte) (GenesisInfo, error) {
 	if len(info.Genesis) == 0 {
 		return GenesisInfo{}, fmt.Errorf("%w: no genesis in the answer", ErrBadGenesis)
 	}
-	if got := GenesisHash(info.Genesis); got != info.GenesisHash {
+	if got := consensus.GenesisHash(info.Genesis); got != info.GenesisHash {
 		return GenesisInfo{}, fmt.Errorf("%w: genesis hashes to %s, answer claims %s", ErrBadGenesis, got, info.GenesisHash)
 	}
 	doc, err := cmttypes.GenesisDocFromJSON(info.Genesis)

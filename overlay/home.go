@@ -43,7 +43,6 @@ func (h Home) OperatorPath() string { return filepath.Join(string(h), "keys", "o
 func (h Home) CometHome() string    { return filepath.Join(string(h), "cometbft") }
 func (h Home) BlocksDir() string    { return filepath.Join(string(h), "data", "blocks") }
 func (h Home) AppDir() string       { return filepath.Join(string(h), "data", "app") }
-func (h Home) GenesisPath() string  { return filepath.Join(h.CometHome(), "config", "genesis.json") }
 
 // Exists reports whether the home has been initialised.
 func (h Home) Exists() bool {

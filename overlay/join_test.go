@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"github.com/xnode/xnode/consensus"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -131,8 +132,8 @@ func TestJoinChecksNetwork(t *testing.T) {
 	if !home.Exists() || info.ChainID != "xnode-dev" {
 		t.Fatalf("join made no home: %+v", info)
 	}
-	got, _ := os.ReadFile(home.GenesisPath())
-	if overlay.GenesisHash(got) != info.GenesisHash {
+	got, _ := consensus.ReadGenesis(home.CometHome())
+	if consensus.GenesisHash(got) != info.GenesisHash {
 		t.Fatal("the joined home's genesis differs from the one served")
 	}
 	// Joining again over the home changes nothing.

@@ -74,12 +74,11 @@ type Tuning struct {
 
 // Node is one running xnode.
 type Node struct {
-	opts  Options
-	cfg   Config
-	log   *slog.Logger
-	reg   *prometheus.Registry
-	tune  Tuning
-	start time.Time
+	opts Options
+	cfg  Config
+	log  *slog.Logger
+	reg  *prometheus.Registry
+	tune Tuning
 
 	chainID  string
 	genesis  *cmttypes.GenesisDoc
@@ -151,7 +150,6 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if !n.started.CompareAndSwap(false, true) {
 		return errors.New("overlay: node already started")
 	}
-	n.start = time.Now()
 	defer func() {
 		if err != nil {
 			n.Close()
@@ -273,7 +271,13 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		}
 		dcfg.Bootstrap = append(dcfg.Bootstrap, ma)
 	}
-	if err := n.startRouter(runCtx, dcfg); err != nil {
+	// Start even when no bootstrap peer answers, as a restarted network's
+	// first node must; joining a new network fails fast instead (see Join).
+	dcfg.RetryBootstrap = true
+	if n.router, err = dht.New(dcfg, n.host, n.log.With("part", "dht"), dht.WithRegisterer(n.reg)); err != nil {
+		return err
+	}
+	if err := n.router.Start(runCtx); err != nil {
 		return err
 	}
 	n.onClose(n.router.Close)
@@ -314,62 +318,6 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	n.log.Info("node started", "peer_id", n.host.ID(), "api", n.APIURL(), "chain_id", n.chainID,
 		"replication", n.params.ReplicationFactor, "addrs", n.host.Addrs())
 	return nil
-}
-
-// startRouter starts the DHT. When no bootstrap peer answers, the node
-// still starts, as a restarted network's first node must: it logs the
-// addresses that failed and keeps dialling them in the background until one
-// answers (joining a new network, by contrast, fails fast: see Join).
-func (n *Node) startRouter(ctx context.Context, dcfg dht.Config) error {
-	log := n.log.With("part", "dht")
-	r, err := dht.New(dcfg, n.host, log, dht.WithRegisterer(n.reg))
-	if err != nil {
-		return err
-	}
-	err = r.Start(ctx)
-	var be *dht.BootstrapError
-	if err == nil || !errors.As(err, &be) {
-		n.router = r
-		return err
-	}
-	r.Close()
-	n.log.Warn("no bootstrap peer reachable; starting anyway and retrying in the background", "err", err)
-	boot := dcfg.Bootstrap
-	dcfg.Bootstrap = nil
-	if n.router, err = dht.New(dcfg, n.host, log, dht.WithRegisterer(n.reg)); err != nil {
-		return err
-	}
-	if err := n.router.Start(ctx); err != nil {
-		return err
-	}
-	n.goRun(func() { n.redialBootstrap(ctx, boot) })
-	return nil
-}
-
-// redialBootstrap dials the bootstrap peers with backoff until one answers.
-func (n *Node) redialBootstrap(ctx context.Context, boot []multiaddr.Multiaddr) {
-	delay := time.Second
-	for {
-		for _, ma := range boot {
-			ai, err := peer.AddrInfoFromP2pAddr(ma)
-			if err != nil {
-				continue
-			}
-			dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			err = n.host.Connect(dctx, *ai)
-			cancel()
-			if err == nil {
-				n.log.Info("reached a bootstrap peer", "addr", ma)
-				return
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(delay):
-		}
-		delay = min(2*delay, time.Minute)
-	}
 }
 
 func (n *Node) goRun(f func()) {
@@ -492,21 +440,11 @@ func (n *Node) repairView() view {
 func (n *Node) watchMembers(ctx context.Context) {
 	events, cancel := n.members.Subscribe()
 	defer cancel()
-	timers := map[*time.Timer]struct{}{}
-	defer func() {
-		for t := range timers {
-			t.Stop()
-		}
-	}()
-	fire := make(chan *time.Timer, 16)
 	cometDialed := map[peer.ID]time.Time{}
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case t := <-fire:
-			delete(timers, t)
-			n.repair.Trigger()
 		case ev, ok := <-events:
 			if !ok {
 				return
@@ -534,14 +472,9 @@ func (n *Node) watchMembers(ctx context.Context) {
 			case gossip.EventLeft:
 				n.repair.Trigger()
 			case gossip.EventFailed:
-				var t *time.Timer
-				t = time.AfterFunc(n.cfg.Repair.Grace.D()+time.Second, func() {
-					select {
-					case fire <- t:
-					default:
-					}
-				})
-				timers[t] = struct{}{}
+				// Trigger is a non-blocking send, so a timer that fires after
+				// Close does nothing.
+				time.AfterFunc(n.cfg.Repair.Grace.D()+time.Second, n.repair.Trigger)
 			}
 		}
 	}
@@ -644,49 +577,10 @@ func (n *Node) Locate(ctx context.Context, c cid.Cid) (api.Location, error) {
 		}
 	}
 	owners := make([][]peer.ID, len(cids))
-	ask := map[peer.ID][]int{}
 	for i, bc := range cids {
 		owners[i] = v.owners(bc)
-		for _, p := range owners[i] {
-			ask[p] = append(ask[p], i)
-		}
 	}
-	has := make([]map[peer.ID]bool, len(cids))
-	for i := range has {
-		has[i] = map[peer.ID]bool{}
-	}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for p, idx := range ask {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			cs := make([]cid.Cid, len(idx))
-			for j, i := range idx {
-				cs[j] = cids[i]
-			}
-			var got []bool
-			var err error
-			if p == n.host.ID() {
-				got, err = n.store.HasMany(ctx, cs)
-			} else {
-				actx, cancel := context.WithTimeout(ctx, 5*time.Second)
-				if err = n.blocks.reach(actx, p); err == nil {
-					got, err = n.xfer.HasMany(actx, p, cs)
-				}
-				cancel()
-			}
-			if err != nil || len(got) != len(cs) {
-				return
-			}
-			mu.Lock()
-			for j, i := range idx {
-				has[i][p] = got[j]
-			}
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
+	has := n.blocks.probe(ctx, cids, owners, 16, 5*time.Second)
 	toOwners := func(i int) []api.Owner {
 		out := make([]api.Owner, len(owners[i]))
 		for r, p := range owners[i] {

@@ -3,7 +3,6 @@ package overlay
 import (
 	"context"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -33,9 +32,6 @@ type repairer struct {
 	metrics     *metrics
 
 	trigger chan struct{}
-	passes  atomic.Int64
-	mu      sync.Mutex
-	last    passStats
 }
 
 // passStats says what one repair pass did.
@@ -107,60 +103,19 @@ func (r *repairer) pass(ctx context.Context) (passStats, error) {
 		err = flush()
 	}
 	st.Took = time.Since(start)
-	r.passes.Add(1)
 	r.metrics.repairPasses.Inc()
-	r.mu.Lock()
-	r.last = st
-	r.mu.Unlock()
 	return st, err
 }
 
 func (r *repairer) repairBatch(ctx context.Context, v view, batch []localEntry, st *passStats) error {
 	self := r.bs.self
+	cids := make([]cid.Cid, len(batch))
 	owners := make([][]peer.ID, len(batch))
-	ask := map[peer.ID][]int{} // peer → indexes into batch
 	for i, e := range batch {
+		cids[i] = e.c
 		owners[i] = v.owners(e.c)
-		for _, p := range owners[i] {
-			if p != self {
-				ask[p] = append(ask[p], i)
-			}
-		}
 	}
-	// has[i][p] is true/false when p answered, absent when it did not.
-	has := make([]map[peer.ID]bool, len(batch))
-	for i := range has {
-		has[i] = map[peer.ID]bool{}
-	}
-	var mu sync.Mutex
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(r.concurrency)
-	for p, idx := range ask {
-		g.Go(func() error {
-			cs := make([]cid.Cid, len(idx))
-			for j, i := range idx {
-				cs[j] = batch[i].c
-			}
-			actx, cancel := context.WithTimeout(gctx, r.bs.attemptTO)
-			defer cancel()
-			err := r.bs.reach(actx, p)
-			var got []bool
-			if err == nil {
-				got, err = r.bs.remote.HasMany(actx, p, cs)
-			}
-			if err != nil || len(got) != len(cs) {
-				r.log.Debug("repair: owner did not answer", "peer", p, "err", err)
-				return nil
-			}
-			mu.Lock()
-			for j, i := range idx {
-				has[i][p] = got[j]
-			}
-			mu.Unlock()
-			return nil
-		})
-	}
-	_ = g.Wait()
+	has := r.bs.probe(ctx, cids, owners, r.concurrency, r.bs.attemptTO)
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
@@ -222,7 +177,7 @@ func (r *repairer) repairBatch(ctx context.Context, v view, batch []localEntry, 
 		}
 	}
 
-	g, gctx = errgroup.WithContext(ctx)
+	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(r.concurrency)
 	var pushed, bytes atomic.Int64
 	for _, p := range pushes {
