@@ -138,7 +138,7 @@ func Owners(key []byte, members []Member, r int) []Member {
 	}
 
 	seed := keySeed(key)
-	if out, ok := ownersUniform(seed, members, r, top); ok {
+	if out, ok := ownersUniform(seed, members, r); ok {
 		return out
 	}
 	// cut is the r-th best score so far times cutSlack; set once top is full.
@@ -163,9 +163,9 @@ func Owners(key []byte, members []Member, r int) []Member {
 			if !ahead(s, m.ID, last.score, members[last.idx].ID) {
 				continue
 			}
-			top = admit(top, r, members, scored{s, i}, false)
+			top = admit(top, r, members, scored{s, i})
 		} else {
-			top = admit(top, r, members, scored{weightedScore(m.Weight, h), i}, false)
+			top = admit(top, r, members, scored{weightedScore(m.Weight, h), i})
 		}
 		if len(top) == r {
 			cut = top[r-1].score * cutSlack
@@ -211,17 +211,29 @@ func rankKey(uniform bool, w float64, h uint64) float64 {
 	return weightedScore(w, h)
 }
 
-// ownersUniform is Owners when every eligible member has the same weight:
-// a partial selection on u, one hash and one integer comparison per member.
-// u = (h>>12 + 0.5)/2^52 is strictly increasing in k = h>>12, so members are
-// selected on k while it decides and fall back to admit (which compares u
-// and IDs exactly as Rank does) only to enter the top.
+// ownersUniform is Owners when every eligible member has the same weight.
+// Then score = -w/ln(u) is strictly increasing in u, and u = (k + 0.5)/2^52
+// in k = h>>12, so the owners are the members with the largest k. It keeps
+// the r+1 largest in a small sorted array of integers, each k packed with the
+// member's index, so one hash and one integer comparison decide for almost
+// every member, with no logarithm and no floating point.
 //
-// It finds out whether the weights are uniform as it goes, in the same pass:
-// ok is false, and the caller must use the general path, as soon as an
-// eligible member's weight differs from the first one's.
-func ownersUniform(seed uint64, members []Member, r int, top []scored) (out []Member, ok bool) {
-	var cutK uint64 // k of the r-th best so far, once top is full
+// Packed values order as k does except among equal k, where Rank orders by
+// ID (and a repeated ID has the same k). So the answer stands only when the
+// r+1 kept have distinct k: then the top r are above every other member and
+// are r different IDs. Otherwise, which for distinct IDs happens about once
+// in 2^52/r² keys, ok is false and the caller takes the general path. ok is
+// false as well when the weights are not uniform, found out in the same
+// pass, or when there are more members than an index can hold.
+func ownersUniform(seed uint64, members []Member, r int) (out []Member, ok bool) {
+	if r > stackTop || len(members) > 1<<indexBits {
+		return nil, false
+	}
+	// top holds the r+1 largest packed values so far, largest first, and
+	// zeros in the slots not yet filled: a zero sorts last, and only the
+	// first n slots are read.
+	var top [stackTop + 1]uint64
+	n := 0          // eligible members seen
 	w := math.NaN() // the common weight; NaN equals nothing, so the first eligible member sets it
 	for i := range members {
 		m := &members[i]
@@ -234,47 +246,46 @@ func ownersUniform(seed uint64, members []Member, r int, top []scored) (out []Me
 			}
 			w = m.Weight
 		}
-		k := memberHash(seed, m.ID) >> 12
-		if len(top) == r && k < cutK {
+		n++
+		v := memberHash(seed, m.ID)>>12<<indexBits | uint64(i)
+		if v < top[r] {
 			continue
 		}
-		u := (float64(k) + 0.5) / (1 << 52)
-		if len(top) == r {
-			last := top[r-1]
-			if !ahead(u, m.ID, last.score, members[last.idx].ID) {
-				continue
-			}
+		// Insert v and drop the smallest, with no branch on where v goes:
+		// slot j becomes the j-th largest of the old values and v.
+		for j := r; j > 0; j-- {
+			top[j] = max(top[j], min(top[j-1], v))
 		}
-		top = admit(top, r, members, scored{u, i}, true)
-		if len(top) == r {
-			cutK = uint64(top[r-1].score * (1 << 52)) // exact: the inverse of u's formula, rounded down
+		top[0] = max(top[0], v)
+	}
+	n = min(n, r+1)
+	for j := 1; j < n; j++ {
+		if top[j-1]>>indexBits == top[j]>>indexBits {
+			return nil, false
 		}
 	}
-	if len(top) == 0 {
+	if n == 0 {
 		return nil, true
 	}
-	out = make([]Member, len(top))
-	for i, s := range top {
-		out[i] = members[s.idx]
+	out = make([]Member, min(n, r))
+	for j := range out {
+		out[j] = members[top[j]&(1<<indexBits-1)]
 	}
 	return out, true
 }
+
+// indexBits is how many low bits of a packed value in ownersUniform hold the
+// member's index; the 52-bit k takes the rest.
+const indexBits = 12
 
 // admit puts c, which ranks ahead of the worst of a full top (or top is not
 // full), into its place in top, sorted best first, and returns top. If a
 // member with c's ID is already in top, the better of the two stays: an ID
 // evicted earlier ranked behind r others, so it cannot belong in the result.
-//
-// sameScoreDups says a duplicate ID always has the same score (uniform
-// weights: same hash, same weight), so IDs need comparing only on equal
-// scores.
-func admit(top []scored, r int, members []Member, c scored, sameScoreDups bool) []scored {
+func admit(top []scored, r int, members []Member, c scored) []scored {
 	id := members[c.idx].ID
 	pos := -1 // where c lands before moving up
 	for j, t := range top {
-		if sameScoreDups && t.score != c.score {
-			continue
-		}
 		if members[t.idx].ID == id {
 			if !ahead(c.score, id, t.score, id) {
 				return top

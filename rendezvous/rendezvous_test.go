@@ -266,6 +266,51 @@ func TestOwnersIsRankPrefix(t *testing.T) {
 	}
 }
 
+// TestOwnersUniformIsRankPrefix checks the equal-weight selection, which
+// compares hashes as integers, against the full sort: with ineligible members
+// mixed in, with repeated IDs (equal hashes, which send it to the general
+// path), for every r up to past the stack buffer, and past the member count
+// an index can hold.
+func TestOwnersUniformIsRankPrefix(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(21, 22))
+	pool := fakePeerIDs(21, 120)
+	for trial := range 3000 {
+		n := 1 + rng.IntN(100)
+		members := make([]Member, n)
+		for i := range members {
+			// Half the trials draw from a pool about n wide, so IDs repeat.
+			id := pool[rng.IntN(len(pool))]
+			if trial%2 == 0 {
+				id = pool[rng.IntN(min(len(pool), n+1))]
+			}
+			members[i] = Member{ID: id, Weight: 7}
+			if rng.IntN(10) == 0 {
+				members[i].Weight = []float64{0, -7, math.NaN(), math.Inf(1)}[rng.IntN(4)]
+			}
+		}
+		key := cidKeys(uint64(1000+trial), 1)[0]
+		rank := Rank(key, members)
+		for r := 1; r <= stackTop+2; r++ {
+			want := rank[:min(r, len(rank))]
+			if len(want) == 0 {
+				want = nil
+			}
+			if got := Owners(key, members, r); !slices.Equal(got, want) {
+				t.Fatalf("trial %d r=%d: Owners = %v, want Rank prefix %v", trial, r, ids(got), ids(want))
+			}
+		}
+	}
+
+	big := equalMembers(23, 1<<indexBits+50)
+	for trial, key := range cidKeys(24, 20) {
+		rank := Rank(key, big)
+		if got := Owners(key, big, 3); !slices.Equal(got, rank[:3]) {
+			t.Fatalf("big trial %d: Owners = %v, want %v", trial, ids(got), ids(rank[:3]))
+		}
+	}
+}
+
 // TestOutrankedIsSafe checks the pruning bound directly: for a threshold T at
 // or just below a member's computed score, it must never call the member
 // outranked; for one well above, it should (or the bound saves nothing).
