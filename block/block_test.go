@@ -60,6 +60,41 @@ func TestChunkerSizes(t *testing.T) {
 	}
 }
 
+// TestChunkerNextInto checks that reading every chunk into one reused
+// buffer yields the chunks Next yields, and that a buffer too small for a
+// chunk is refused without consuming input.
+func TestChunkerNextInto(t *testing.T) {
+	data := make([]byte, 5000)
+	rand.Read(data)
+	_, want := chunkAll(t, data, 1024)
+	ch, err := NewChunker(bytes.NewReader(data), 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ch.NextInto(make([]byte, 1023)); err == nil {
+		t.Fatal("NextInto accepted a buffer smaller than a chunk")
+	}
+	buf := make([]byte, 0, 2048)
+	for i := 0; ; i++ {
+		got, err := ch.NextInto(buf)
+		if err == io.EOF {
+			if i != len(want) {
+				t.Fatalf("%d chunks, want %d", i, len(want))
+			}
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i >= len(want) || !bytes.Equal(got, want[i].Data) {
+			t.Fatalf("chunk %d differs from Next's", i)
+		}
+		if &got[0] != &buf[:1][0] {
+			t.Fatalf("chunk %d not read into the buffer given", i)
+		}
+	}
+}
+
 func TestChunkSizeBounds(t *testing.T) {
 	for _, n := range []int{0, MinChunkSize - 1, MaxChunkSize + 1} {
 		if _, err := NewChunker(bytes.NewReader(nil), n); !errors.Is(err, xnode.ErrInvalidArgument) {

@@ -61,7 +61,21 @@ func (c *Chunker) NextBytes() ([]byte, error) {
 	if c.done {
 		return nil, io.EOF
 	}
-	buf := make([]byte, c.size)
+	data, err := c.NextInto(make([]byte, c.size))
+	return data[:len(data):len(data)], err
+}
+
+// NextInto is NextBytes reading into buf, which must have room for a whole
+// chunk (cap(buf) >= the chunk size), so a caller can reuse buffers. The
+// chunk returned is buf[:n], or nil with io.EOF after the last chunk.
+func (c *Chunker) NextInto(buf []byte) ([]byte, error) {
+	if c.done {
+		return nil, io.EOF
+	}
+	if cap(buf) < c.size {
+		return nil, fmt.Errorf("block: chunk buffer holds %d bytes, the chunk size is %d", cap(buf), c.size)
+	}
+	buf = buf[:c.size]
 	n, err := io.ReadFull(c.r, buf)
 	switch {
 	case errors.Is(err, io.EOF):
@@ -69,7 +83,7 @@ func (c *Chunker) NextBytes() ([]byte, error) {
 		return nil, io.EOF
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		c.done = true
-		buf = buf[:n:n]
+		buf = buf[:n]
 	case err != nil:
 		return nil, err
 	}

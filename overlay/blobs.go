@@ -74,6 +74,31 @@ type blocks struct {
 
 	wg sync.WaitGroup // background provides
 	bg context.Context
+
+	// chunks recycles the buffers a put reads chunks into (*[]byte of
+	// chunkSize bytes): a fresh megabyte per chunk costs page faults and
+	// zeroing that show in put throughput.
+	chunks sync.Pool
+}
+
+// inflightBytes is how many bytes of one put's chunks may be hashed and
+// stored at once. Enough chunks in flight keep both the hashing (on every
+// core) and the stores busy while the next chunks are read, and let the
+// local store commit several chunks in one transaction.
+const inflightBytes = 16 << 20
+
+// inflightChunks is inflightBytes in chunks of chunkSize, and at least 4.
+func inflightChunks(chunkSize int) int {
+	return max(4, inflightBytes/chunkSize)
+}
+
+// chunkBuf returns a buffer for one chunk, from the pool when it has one.
+func (bs *blocks) chunkBuf() *[]byte {
+	if p, ok := bs.chunks.Get().(*[]byte); ok && cap(*p) >= bs.chunkSize {
+		return p
+	}
+	b := make([]byte, bs.chunkSize)
+	return &b
 }
 
 // storeOn stores b on p (self means the local store). hashed says b's CID
@@ -112,8 +137,18 @@ func (bs *blocks) reach(ctx context.Context, p peer.ID) error {
 
 // place stores b durably on want members: the owners first, and on down
 // the ranking for any that fail or hang (see spread). It returns who holds it.
-func (bs *blocks) place(ctx context.Context, v view, b block.Block, want int) ([]peer.ID, error) {
+//
+// release, if not nil, is called once nothing uses b.Data any more: after
+// place returns and every attempt it started has finished. spread does not
+// wait for attempts it gave up on, so that can be later than the return.
+func (bs *blocks) place(ctx context.Context, v view, b block.Block, want int, release func()) ([]peer.ID, error) {
+	l := &lease{release: release}
+	defer l.end()
 	wins, errs := spread(ctx, v.ranked(b.CID), want, bs.hedge, func(ctx context.Context, p peer.ID) (struct{}, error) {
+		if !l.acquire() {
+			return struct{}{}, fmt.Errorf("overlay: %w: block %s already placed", context.Canceled, b.CID)
+		}
+		defer l.done()
 		err := bs.storeOn(ctx, p, b, true, true)
 		if err != nil && ctx.Err() == nil {
 			bs.log.Warn("store on member failed; trying the next", "cid", b.CID, "peer", p, "err", err)
@@ -131,6 +166,51 @@ func (bs *blocks) place(ctx context.Context, v view, b block.Block, want int) ([
 		return holders, fmt.Errorf("overlay: %w: block %s stored on %d of %d members: %v", xnode.ErrUnavailable, b.CID, len(holders), want, errors.Join(errs...))
 	}
 	return holders, nil
+}
+
+// lease lends a buffer to the attempts of one operation and calls release
+// once the operation has ended and no attempt still uses it. An attempt that
+// only starts after the end gets nothing (acquire is false), so a released
+// buffer is never touched again by this operation.
+type lease struct {
+	mu      sync.Mutex
+	ended   bool
+	users   int
+	release func() // may be nil
+}
+
+// acquire admits an attempt; it must call done when it no longer uses the
+// buffer. It is false once the operation has ended.
+func (l *lease) acquire() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ended {
+		return false
+	}
+	l.users++
+	return true
+}
+
+func (l *lease) done() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.users--
+	l.settle()
+}
+
+// end marks the operation over.
+func (l *lease) end() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.ended = true
+	l.settle()
+}
+
+func (l *lease) settle() {
+	if l.ended && l.users == 0 && l.release != nil {
+		l.release()
+		l.release = nil
+	}
 }
 
 // PutBlob streams r into chunks, places each on its owners in parallel, then
@@ -163,19 +243,17 @@ func (bs *blocks) PutBlob(ctx context.Context, r io.Reader) (api.PutResult, erro
 	g.SetLimit(bs.inflight)
 	var readErr error
 	for i := 0; ; i++ {
-		data, err := ch.NextBytes()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
+		buf := bs.chunkBuf()
+		data, err := ch.NextInto(*buf)
+		switch {
+		case errors.Is(err, io.EOF):
+		case err != nil:
 			readErr = fmt.Errorf("overlay: reading blob: %w", err)
-			break
-		}
-		if i >= block.MaxManifestChunks {
+		case i >= block.MaxManifestChunks:
 			readErr = fmt.Errorf("overlay: %w: blob has more than %d chunks", xnode.ErrTooLarge, block.MaxManifestChunks)
-			break
 		}
-		if gctx.Err() != nil {
+		if err != nil || readErr != nil || gctx.Err() != nil {
+			bs.chunks.Put(buf)
 			break
 		}
 		mu.Lock()
@@ -188,7 +266,7 @@ func (bs *blocks) PutBlob(ctx context.Context, r io.Reader) (api.PutResult, erro
 			mu.Lock()
 			refs[i].CID = b.CID
 			mu.Unlock()
-			holders, err := bs.place(gctx, v, b, want)
+			holders, err := bs.place(gctx, v, b, want, func() { bs.chunks.Put(buf) })
 			if err != nil {
 				return err
 			}
@@ -213,7 +291,7 @@ func (bs *blocks) PutBlob(ctx context.Context, r io.Reader) (api.PutResult, erro
 	if err != nil {
 		return api.PutResult{}, err
 	}
-	holders, err := bs.place(ctx, v, root, want)
+	holders, err := bs.place(ctx, v, root, want, nil)
 	if err != nil {
 		return api.PutResult{}, err
 	}

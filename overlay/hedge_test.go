@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -57,5 +58,53 @@ func TestSpread(t *testing.T) {
 	wins, errs, _ = run(behaviour{"a": "fail", "b": "fail", "c": "fail", "d": "fail"}, 1)
 	if len(wins) != 0 || len(errs) != 4 {
 		t.Fatalf("all fail: %+v %v", wins, errs)
+	}
+}
+
+// TestLeaseOutlivesAbandonedAttempts runs spread the way place does: the
+// winner returns at once and a hedge hangs past spread's return. The buffer
+// must go back only when the hung attempt lets go, exactly once, and an
+// attempt that starts after the end must not get it.
+func TestLeaseOutlivesAbandonedAttempts(t *testing.T) {
+	var released atomic.Int32
+	l := &lease{release: func() { released.Add(1) }}
+	hung := make(chan struct{})
+	unblock := make(chan struct{})
+	attempt := func(ctx context.Context, p peer.ID) (struct{}, error) {
+		if !l.acquire() {
+			return struct{}{}, context.Canceled
+		}
+		defer l.done()
+		if p == "slow" {
+			close(hung)
+			<-unblock // ignores ctx, as a store call in progress may
+			return struct{}{}, nil
+		}
+		<-hung // the slow one is running before anyone wins
+		return struct{}{}, nil
+	}
+	wins, _ := spread(context.Background(), []peer.ID{"slow", "fast"}, 1, time.Millisecond, attempt)
+	if len(wins) != 1 || wins[0].peer != "fast" {
+		t.Fatalf("wins %v", wins)
+	}
+	l.end()
+	if n := released.Load(); n != 0 {
+		t.Fatalf("released %d times while an attempt still used the buffer", n)
+	}
+	close(unblock)
+	deadline := time.After(10 * time.Second)
+	for released.Load() == 0 {
+		select {
+		case <-deadline:
+			t.Fatal("buffer never released after the last attempt finished")
+		case <-time.After(time.Millisecond):
+		}
+	}
+	if l.acquire() {
+		t.Fatal("an attempt acquired the buffer after the operation ended")
+	}
+	l.end()
+	if n := released.Load(); n != 1 {
+		t.Fatalf("released %d times, want 1", n)
 	}
 }

@@ -288,7 +288,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		addrsOf:   n.membershipAddrs,
 		connected: func(p peer.ID) bool { return n.host.Network().Connectedness(p) == network.Connected },
 		view:      n.liveView, minMembers: int(n.params.MinMembers), chunkSize: int(n.params.MaxChunkSize),
-		inflight: 8, attemptTO: n.tune.AttemptTimeout, hedge: n.tune.HedgeDelay, log: n.log.With("part", "blocks"), metrics: n.metrics, bg: runCtx,
+		inflight: inflightChunks(int(n.params.MaxChunkSize)), attemptTO: n.tune.AttemptTimeout, hedge: n.tune.HedgeDelay, log: n.log.With("part", "blocks"), metrics: n.metrics, bg: runCtx,
 	}
 	n.onClose(func() error { n.blocks.wg.Wait(); return nil })
 	n.repair = newRepairer(n.blocks, n.repairView, n.cfg.Repair.Concurrency, n.cfg.Repair.AntiEntropyInterval.D(), n.log.With("part", "repair"), n.metrics)

@@ -31,6 +31,13 @@ type Config struct {
 	// blocks are confirmed. Tentative writes are not synced on their own: no
 	// one has been told they are safe, and Confirm syncs them all at once.
 	SyncWrites bool
+	// WriteBehind is how many bytes may be written without a sync before
+	// the store starts one in the background (when Start has run and
+	// SyncWrites is on). It only moves work earlier: a large upload's
+	// blocks reach the disk while the rest still arrive, so the sync that
+	// acknowledges it has little left to write. It never acknowledges
+	// anything. Default 16 MiB; 0 turns it off.
+	WriteBehind int64
 	// TentativeGrace is how long a tentative (unconfirmed) block may live
 	// before GC removes it as the orphan of an aborted upload. Default 1h:
 	// far longer than any upload should take to be acknowledged.
@@ -95,6 +102,7 @@ type Config struct {
 const (
 	DefaultTentativeGrace     = time.Hour
 	DefaultGCInterval         = 10 * time.Minute
+	DefaultWriteBehind        = 16 << 20
 	DefaultMemTableSize       = 16 << 20
 	DefaultNumMemtables       = 2
 	DefaultNumLevelZeroTables = 3
@@ -118,6 +126,7 @@ func DefaultConfig(dir string) Config {
 	return Config{
 		Dir:                dir,
 		SyncWrites:         true,
+		WriteBehind:        DefaultWriteBehind,
 		TentativeGrace:     DefaultTentativeGrace,
 		GCInterval:         DefaultGCInterval,
 		MemTableSize:       DefaultMemTableSize,
@@ -142,6 +151,8 @@ func (c Config) Validate() error {
 	switch {
 	case c.Dir == "" && !c.InMemory:
 		return bad("Dir", `""`, "required unless InMemory")
+	case c.WriteBehind < 0:
+		return bad("WriteBehind", c.WriteBehind, "must not be negative")
 	case c.TentativeGrace <= 0:
 		return bad("TentativeGrace", c.TentativeGrace, "must be positive")
 	case c.GCInterval <= 0:

@@ -157,10 +157,35 @@ func (s *Store) gcLoop(ctx context.Context) {
 			if _, err := s.GC(ctx); err != nil && ctx.Err() == nil && !errors.Is(err, ErrClosed) {
 				s.log.Warn("block store gc failed", "err", err)
 			}
+		case <-s.syncSoon:
+			if err := s.backgroundSync(); err != nil && !errors.Is(err, ErrClosed) {
+				s.log.Warn("background sync failed", "err", err)
+			}
 		case <-releaseTick.C:
 			if _, err := s.releaseMappedPages(); err != nil && !errors.Is(err, ErrClosed) {
 				s.log.Debug("releasing value-log pages failed", "err", err)
 			}
 		}
 	}
+}
+
+// backgroundSync is a sync no caller waits for (see Config.WriteBehind).
+//
+// It first unmaps the value log's resident pages (releaseMappedPages), which
+// keeps them, dirty, in the page cache. Writing back a page that is still
+// mapped means write-protecting it in this process, one TLB shootdown per
+// page across every core running the process; during a large upload those
+// interruptions cost more than the sync saves. Unmapped pages write back
+// without them. The final, acknowledging sync of an upload pays the same for
+// what is left, but by then the other cores are mostly idle.
+func (s *Store) backgroundSync() error {
+	if _, err := s.releaseMappedPages(); err != nil {
+		return err
+	}
+	if err := s.acquire(); err != nil {
+		return err
+	}
+	defer s.release()
+	s.m.backgroundSyncs.Inc()
+	return s.sync("background")
 }

@@ -9,6 +9,7 @@ import (
 type metrics struct {
 	integrityFailures prometheus.Counter
 	gcRemoved         prometheus.Counter
+	backgroundSyncs   prometheus.Counter
 }
 
 // newMetrics makes the store's metrics and registers them on reg (nil: the
@@ -22,6 +23,10 @@ func newMetrics(reg prometheus.Registerer, s *Store) (*metrics, error) {
 		gcRemoved: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "xnode_storage_gc_removed_total",
 			Help: "Tentative blocks removed by GC because their upload was never confirmed.",
+		}),
+		backgroundSyncs: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "xnode_storage_background_syncs_total",
+			Help: "Syncs started in the background because unsynced writes passed the write-behind threshold.",
 		}),
 	}
 	if reg == nil {
@@ -39,6 +44,7 @@ func newMetrics(reg prometheus.Registerer, s *Store) (*metrics, error) {
 		}, func() float64 { return float64(s.Usage().Bytes) }),
 		m.integrityFailures,
 		m.gcRemoved,
+		m.backgroundSyncs,
 	} {
 		if err := reg.Register(c); err != nil {
 			for _, d := range done {

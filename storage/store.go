@@ -47,6 +47,15 @@ type Store struct {
 	blocks atomic.Int64
 	bytes  atomic.Int64
 
+	// writes groups the puts of concurrent callers into shared transactions.
+	writes writeGroup
+
+	// unsynced counts bytes written since the last sync; past
+	// cfg.WriteBehind, a token in syncSoon asks the loop for a background
+	// sync.
+	unsynced atomic.Int64
+	syncSoon chan struct{}
+
 	closed atomic.Bool
 	// ops is held shared by every operation that touches db and exclusively
 	// by Close around db.Close, so badger is never used after it closes.
@@ -72,7 +81,7 @@ func Open(cfg Config, reg prometheus.Registerer, log *slog.Logger) (*Store, erro
 	if err != nil {
 		return nil, fmt.Errorf("storage: open %s: %w", cfg.Dir, err)
 	}
-	s := &Store{cfg: cfg, db: db, log: log}
+	s := &Store{cfg: cfg, db: db, log: log, syncSoon: make(chan struct{}, 1)}
 	if !cfg.InMemory {
 		s.realDir = resolveDir(cfg.Dir)
 	}
@@ -88,7 +97,8 @@ func Open(cfg Config, reg prometheus.Registerer, log *slog.Logger) (*Store, erro
 }
 
 // Start runs the periodic loop (GC every Config.GCInterval, release of mapped
-// value-log pages every 30 s) until ctx ends or Close is called.
+// value-log pages every 30 s, background syncs asked for by
+// Config.WriteBehind) until ctx ends or Close is called.
 func (s *Store) Start(ctx context.Context) error {
 	s.life.Lock()
 	defer s.life.Unlock()
@@ -199,18 +209,59 @@ func (s *Store) putMany(ctx context.Context, bs []block.Block, tentative, verify
 		return err
 	}
 	defer s.release()
-	now := s.cfg.now().UnixNano()
-	d, err := s.update(len(bs), func(txn *badger.Txn, i int, d *delta) error {
-		return putOne(txn, bs[i], tentative, now, d)
-	})
-	s.apply(d)
-	if err != nil {
+	if err := s.writes.write(newGroupWrite(bs, tentative), s.commitGroup); err != nil {
 		return fmt.Errorf("storage: put: %w", err)
 	}
 	if !tentative {
 		return s.sync("put")
 	}
+	s.wroteUnsynced(blockBytes(bs))
 	return nil
+}
+
+func blockBytes(bs []block.Block) int64 {
+	var n int64
+	for _, b := range bs {
+		n += int64(len(b.Data))
+	}
+	return n
+}
+
+// wroteUnsynced notes n bytes written without a sync, and asks the loop for
+// a background sync once cfg.WriteBehind have piled up.
+func (s *Store) wroteUnsynced(n int64) {
+	if s.cfg.WriteBehind <= 0 || !s.cfg.SyncWrites {
+		return
+	}
+	if s.unsynced.Add(n) >= s.cfg.WriteBehind {
+		select {
+		case s.syncSoon <- struct{}{}:
+		default: // one is already asked for
+		}
+	}
+}
+
+// commitGroup stores the blocks of a batch of writes in as few transactions
+// as badger takes (see writeGroup), and gives every write the outcome.
+func (s *Store) commitGroup(batch []*groupWrite) {
+	type item struct {
+		b         block.Block
+		tentative bool
+	}
+	var items []item
+	for _, w := range batch {
+		for _, b := range w.bs {
+			items = append(items, item{b, w.tentative})
+		}
+	}
+	now := s.cfg.now().UnixNano()
+	d, err := s.update(len(items), func(txn *badger.Txn, i int, d *delta) error {
+		return putOne(txn, items[i].b, items[i].tentative, now, d)
+	})
+	s.apply(d)
+	for _, w := range batch {
+		w.err = err
+	}
 }
 
 // sync makes every write so far durable, when the config asks for it.
@@ -218,6 +269,9 @@ func (s *Store) sync(op string) error {
 	if !s.cfg.SyncWrites {
 		return nil
 	}
+	// Writes that land while the sync runs may go uncounted; the counter
+	// only paces background syncs.
+	s.unsynced.Store(0)
 	if err := s.db.Sync(); err != nil {
 		return fmt.Errorf("storage: %s: sync: %w", op, err)
 	}

@@ -439,6 +439,44 @@ func TestGCLoopAndClose(t *testing.T) {
 	}
 }
 
+// TestWriteBehind checks that tentative writes past Config.WriteBehind get
+// synced in the background, that the blocks stay readable through it (the
+// value-log pages it unmaps stay in the page cache), and that a store with
+// write-behind off never syncs on its own.
+func TestWriteBehind(t *testing.T) {
+	ctx := context.Background()
+	s, reg := open(t, t.TempDir(), func(c *Config) { c.WriteBehind = 1 << 20 })
+	off, offReg := open(t, t.TempDir(), func(c *Config) { c.WriteBehind = 0 })
+	for _, st := range []*Store{s, off} {
+		if err := st.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var bs []block.Block
+	for range 3 {
+		b := randBlock(t, 512<<10)
+		bs = append(bs, b)
+		for _, st := range []*Store{s, off} {
+			if err := st.Put(ctx, b, true); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	xtest.Eventually(t, 10*time.Second, func() bool {
+		return metric(t, reg, "xnode_storage_background_syncs_total") >= 1
+	}, "no background sync after 1.5 MiB of tentative writes")
+	for _, b := range bs {
+		got, err := s.Get(ctx, b.CID)
+		if err != nil || !bytes.Equal(got.Data, b.Data) {
+			t.Fatalf("block %s after a background sync: %v", b.CID, err)
+		}
+	}
+	// The other store saw the same writes; its loop has had as long.
+	if v := metric(t, offReg, "xnode_storage_background_syncs_total"); v != 0 {
+		t.Fatalf("store with write-behind off synced in the background %v times", v)
+	}
+}
+
 func TestStartStopsWithContext(t *testing.T) {
 	s, _ := open(t, "", func(c *Config) { c.InMemory = true; c.GCInterval = time.Millisecond })
 	ctx, cancel := context.WithCancel(context.Background())
@@ -645,6 +683,7 @@ func TestConfigValidate(t *testing.T) {
 	}
 	for field, edit := range map[string]func(*Config){
 		"Dir":                func(c *Config) { c.Dir = "" },
+		"WriteBehind":        func(c *Config) { c.WriteBehind = -1 },
 		"TentativeGrace":     func(c *Config) { c.TentativeGrace = 0 },
 		"GCInterval":         func(c *Config) { c.GCInterval = -time.Second },
 		"MemTableSize":       func(c *Config) { c.MemTableSize = 1 << 20 },
