@@ -5,7 +5,6 @@ import (
 	"context"
 	"io"
 	"testing"
-	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -79,19 +78,9 @@ func BenchmarkReplicatedPut64MiB(b *testing.B) {
 	// the machine's speed drifts between sub-benchmarks run one after the
 	// other, and alternating measures both in the same state.
 	b.Run("alternating", func(b *testing.B) {
-		var putMS, rawMS []float64
-		for i := 0; i < b.N; i++ {
-			t0 := time.Now()
-			put(10000 + i)
-			t1 := time.Now()
-			rawStream()
-			putMS = append(putMS, float64(t1.Sub(t0))/1e6)
-			rawMS = append(rawMS, float64(time.Since(t1))/1e6)
-		}
-		put, raw := median(putMS), median(rawMS)
-		mibps := func(ms float64) float64 { return blob64 / (1 << 20) / (ms / 1000) }
-		b.ReportMetric(mibps(put), "put-MiB/s")
-		b.ReportMetric(mibps(raw), "raw-MiB/s")
-		b.ReportMetric(raw*3/put, "put/(raw/3)")
+		putMS, rawMS := alternate(b, func(i int) { put(10000 + i) }, func(int) { rawStream() })
+		b.ReportMetric(mibps64(putMS), "put-MiB/s")
+		b.ReportMetric(mibps64(rawMS), "raw-MiB/s")
+		b.ReportMetric(rawMS*3/putMS, "put/(raw/3)")
 	})
 }

@@ -18,7 +18,14 @@
 // so "durably stored" in the placement contract holds when it returns nil.
 // Tentative Puts, the blocks of an upload in progress, are written but not
 // synced: the upload is acknowledged only after Confirm, which syncs once for
-// all of them. Concurrent syncs coalesce in the kernel.
+// all of them. Concurrent syncs coalesce in the kernel. Once Config.WriteBehind
+// bytes have piled up unsynced, the loop started by Start syncs in the
+// background, so a large upload reaches the disk while it still arrives and
+// its Confirm has little left to write; that sync acknowledges nothing.
+//
+// Puts from concurrent callers are committed together, in one badger
+// transaction where they fit (writeGroup): each caller still returns only
+// when its own blocks are committed, with that commit's outcome.
 //
 // # Tentative blocks
 //
