@@ -113,9 +113,29 @@ func chunks(cs []cid.Cid, n int) func(func([]cid.Cid) bool) {
 	}
 }
 
-// roundTrip sends one request frame on a new stream to p and returns the
-// body of an OK answer, or the error the answer's status maps to.
+// errRemoteBusy marks a BUSY answer among ErrOverloaded errors.
+var errRemoteBusy = errors.New("remote busy")
+
+// roundTrip is roundTripOnce, retried while the remote answers BUSY (see
+// Config.BusyRetries). A peer still busy after the retries is reported as
+// ErrOverloaded.
 func (s *Service) roundTrip(ctx context.Context, p peer.ID, op byte, parts ...[]byte) ([]byte, error) {
+	for attempt := 0; ; attempt++ {
+		body, err := s.roundTripOnce(ctx, p, op, parts...)
+		if !errors.Is(err, errRemoteBusy) || attempt == s.cfg.BusyRetries {
+			return body, err
+		}
+		select {
+		case <-time.After(s.cfg.BusyBackoff << attempt):
+		case <-ctx.Done():
+			return nil, s.ctxError(ctx, err)
+		}
+	}
+}
+
+// roundTripOnce sends one request frame on a new stream to p and returns the
+// body of an OK answer, or the error the answer's status maps to.
+func (s *Service) roundTripOnce(ctx context.Context, p peer.ID, op byte, parts ...[]byte) ([]byte, error) {
 	if !s.enter() {
 		return nil, ErrClosed
 	}
@@ -196,7 +216,7 @@ func (s *Service) roundTrip(ctx context.Context, p peer.ID, op byte, parts ...[]
 	case statusNotFound:
 		return nil, fmt.Errorf("%w: remote: %q", ErrNotFound, msg)
 	case statusBusy:
-		return nil, fmt.Errorf("%w: remote busy: %q", ErrOverloaded, msg)
+		return nil, fmt.Errorf("%w: %w: %q", ErrOverloaded, errRemoteBusy, msg)
 	case statusIntegrity:
 		return nil, fmt.Errorf("%w: remote verified and refused: %q", ErrIntegrity, msg)
 	case statusBadRequest:

@@ -32,6 +32,16 @@ type Config struct {
 	// RequestTimeout bounds one request, from opening the stream to reading
 	// the answer, on both sides; a caller's shorter context wins. Default 30 s.
 	RequestTimeout time.Duration
+	// BusyRetries is how many times the client sends a request again when
+	// the remote answered BUSY, waiting BusyBackoff before the first retry
+	// and twice as long before each next one. A server frees a request's
+	// slot only after writing its answer, so a client sending its next
+	// request as soon as it read one can find the slot not yet free; the
+	// retry keeps that from sending the caller to another owner. Every
+	// operation is idempotent. Default 3 and 2 ms (about 14 ms in all);
+	// 0 retries reports the first BUSY.
+	BusyRetries int
+	BusyBackoff time.Duration
 }
 
 // DefaultConfig returns the defaults documented on Config.
@@ -42,6 +52,8 @@ func DefaultConfig() Config {
 		MaxOutboundPerPeer: 8,
 		MaxBatch:           4096,
 		RequestTimeout:     30 * time.Second,
+		BusyRetries:        3,
+		BusyBackoff:        2 * time.Millisecond,
 	}
 }
 
@@ -68,6 +80,10 @@ func (c Config) Validate() error {
 			xnode.ErrInvalidArgument, c.MaxBatch, c.MaxFrameBytes)
 	case c.RequestTimeout <= 0:
 		return fmt.Errorf("transfer: %w: RequestTimeout %s, want > 0", xnode.ErrInvalidArgument, c.RequestTimeout)
+	case c.BusyRetries < 0 || c.BusyRetries > 10:
+		return fmt.Errorf("transfer: %w: BusyRetries %d, want 0 to 10", xnode.ErrInvalidArgument, c.BusyRetries)
+	case c.BusyBackoff <= 0 || c.BusyBackoff > time.Second:
+		return fmt.Errorf("transfer: %w: BusyBackoff %s, want > 0 and at most 1s", xnode.ErrInvalidArgument, c.BusyBackoff)
 	}
 	return nil
 }

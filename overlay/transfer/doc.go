@@ -48,9 +48,11 @@
 //
 // Each direction is bounded per peer. Inbound, at most MaxInboundPerPeer
 // requests from one peer are served at once; the next is answered BUSY at
-// once rather than queued, so a greedy peer cannot park streams on us, and the
-// client reports BUSY as ErrOverloaded (xnode.ErrOverloaded) for the caller
-// to retry or try another owner. Outbound, at most MaxOutboundPerPeer calls
+// once rather than queued, so a greedy peer cannot park streams on us. The
+// client sends a request answered BUSY again a few times over about 14 ms
+// (Config.BusyRetries), since a slot is freed only after its answer is
+// written; still BUSY, it reports ErrOverloaded (xnode.ErrOverloaded) for the
+// caller to retry later or try another owner. Outbound, at most MaxOutboundPerPeer calls
 // run to one peer; further calls wait for a slot within their context.
 //
 // Every stream, both sides, is attached to the resource-manager service

@@ -75,8 +75,9 @@ func TestMemoryReservation(t *testing.T) {
 	if held == 0 || busy == 0 {
 		t.Fatalf("default limits: %d held, %d busy; want some of each", held, busy)
 	}
-	if got := rejected(b.svc, reasonBusy); got != float64(busy) {
-		t.Fatalf("rejected{busy} = %v, want %d", got, busy)
+	// Each refused put was sent 1+busyRetries times.
+	if got, want := rejected(b.svc, reasonBusy), float64(busy*(1+cfg.BusyRetries)); got != want {
+		t.Fatalf("rejected{busy} = %v, want %v", got, want)
 	}
 
 	limits := rcmgr.DefaultLimits

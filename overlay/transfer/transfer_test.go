@@ -453,12 +453,51 @@ func TestInboundLimitAnswersBusy(t *testing.T) {
 			t.Fatalf("held request: %v", err)
 		}
 	}
-	if got := rejected(b.svc, reasonBusy); got != calls-float64(cfg.MaxInboundPerPeer) {
-		t.Fatalf("rejected{busy} = %v, want %d", got, calls-cfg.MaxInboundPerPeer)
+	// Each refused request was sent 1+busyRetries times.
+	if got, want := rejected(b.svc, reasonBusy), float64((calls-cfg.MaxInboundPerPeer)*(1+a.svc.cfg.BusyRetries)); got != want {
+		t.Fatalf("rejected{busy} = %v, want %v", got, want)
 	}
 	testutil.Eventually(t, 5*time.Second, func() bool {
 		return b.svc.inbound.len() == 0 && a.svc.outbound.len() == 0
 	}, "per-peer limiter entries not cleaned up")
+}
+
+// TestBusyRetried frees the server's only slot after the client's first
+// request was answered BUSY: the client sends it again and it succeeds,
+// instead of reporting the peer overloaded.
+func TestBusyRetried(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.MaxInboundPerPeer = 1
+	clientCfg := DefaultConfig()
+	clientCfg.BusyBackoff = 200 * time.Millisecond // room to free the slot before the first retry
+	a, b := newNode(t, clientCfg), newNode(t, cfg)
+	connect(t, a.h, b.h)
+	blk := randomBlock(t, 1000)
+	if err := a.svc.PutBlock(t.Context(), b.h.ID(), blk, false); err != nil {
+		t.Fatal(err)
+	}
+	open := b.store.hold(blk.CID)
+	held := make(chan error, 1)
+	go func() { _, err := a.svc.GetBlock(t.Context(), b.h.ID(), blk.CID); held <- err }()
+	select {
+	case <-b.store.entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("first request did not reach the store")
+	}
+	second := make(chan error, 1)
+	go func() { _, err := a.svc.GetBlock(t.Context(), b.h.ID(), blk.CID); second <- err }()
+	testutil.Eventually(t, 10*time.Second, func() bool { return rejected(b.svc, reasonBusy) >= 1 }, "second request not answered busy")
+	open()
+	for name, ch := range map[string]chan error{"held": held, "retried": second} {
+		select {
+		case err := <-ch:
+			if err != nil {
+				t.Fatalf("%s request: %v", name, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s request never returned", name)
+		}
+	}
 }
 
 func TestOutboundLimitQueues(t *testing.T) {
@@ -550,6 +589,10 @@ func TestConfigValidate(t *testing.T) {
 		{"MaxBatch", func(c *Config) { c.MaxBatch = 0 }},
 		{"MaxBatch", func(c *Config) { c.MaxBatch = 1 << 20 }},
 		{"RequestTimeout", func(c *Config) { c.RequestTimeout = 0 }},
+		{"BusyRetries", func(c *Config) { c.BusyRetries = -1 }},
+		{"BusyRetries", func(c *Config) { c.BusyRetries = 11 }},
+		{"BusyBackoff", func(c *Config) { c.BusyBackoff = 0 }},
+		{"BusyBackoff", func(c *Config) { c.BusyBackoff = time.Minute }},
 	} {
 		c := DefaultConfig()
 		tc.edit(&c)
