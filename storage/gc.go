@@ -179,6 +179,9 @@ func (s *Store) gcLoop(ctx context.Context) {
 // without them. The final, acknowledging sync of an upload pays the same for
 // what is left, but by then the other cores are mostly idle.
 func (s *Store) backgroundSync() error {
+	if s.unsynced.Load() < s.cfg.WriteBehind {
+		return nil // a sync since the ask (an upload's Confirm) covered it
+	}
 	if _, err := s.releaseMappedPages(); err != nil {
 		return err
 	}
