@@ -167,12 +167,11 @@ func (s *Server) handleGetBlob(w http.ResponseWriter, r *http.Request) {
 	if _, err := w.Write(buf); err != nil {
 		return // the client went away
 	}
-	src := &trackedReader{r: rc}
-	copied, err := io.CopyN(w, src, int64(n)-int64(len(buf)))
+	copied, readErr, err := copyBody(w, rc, int64(n)-int64(len(buf)))
 	if err == nil {
 		return
 	}
-	if rerr := src.failure(); rerr != nil || errors.Is(err, io.EOF) {
+	if readErr {
 		s.log.Error("api: blob failed mid-stream; aborting the response",
 			"request_id", RequestID(r.Context()), "cid", c.String(),
 			"sent", int64(len(buf))+copied, "want", n, "err", err)
@@ -180,6 +179,41 @@ func (s *Server) handleGetBlob(w http.ResponseWriter, r *http.Request) {
 	// Headers promised n bytes: end the connection so the client sees a
 	// broken response rather than a short one.
 	panic(http.ErrAbortHandler)
+}
+
+// copyBody sends the next want bytes of rc to w. readErr says a failure came
+// from rc (the blob), not from w (the client). When rc can write itself out
+// (io.WriterTo, as the node's blob ranges do), it does, without the copy
+// through a buffer that reading it costs.
+func copyBody(w io.Writer, rc io.Reader, want int64) (copied int64, readErr bool, err error) {
+	if wt, ok := rc.(io.WriterTo); ok {
+		cw := &errWriter{w: w}
+		copied, err = wt.WriteTo(cw)
+		switch {
+		case err == nil && copied != want:
+			return copied, true, fmt.Errorf("api: blob sent %d bytes, want %d", copied, want)
+		case err != nil:
+			return copied, cw.err == nil, err
+		}
+		return copied, false, nil
+	}
+	src := &trackedReader{r: rc}
+	copied, err = io.CopyN(w, src, want)
+	return copied, err != nil && (src.failure() != nil || errors.Is(err, io.EOF)), err
+}
+
+// errWriter remembers the first error of w.
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (c *errWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	if err != nil && c.err == nil {
+		c.err = err
+	}
+	return n, err
 }
 
 // etagListMatches reports whether an If-None-Match value names etag.

@@ -388,3 +388,62 @@ func TestIntegrityMidStream(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// writerToSource is a blob body that writes itself out: data, then err.
+type writerToSource struct {
+	data []byte
+	err  error
+}
+
+func (s *writerToSource) Read([]byte) (int, error) { return 0, errors.New("Read called; WriteTo expected") }
+
+func (s *writerToSource) WriteTo(w io.Writer) (int64, error) {
+	n, err := w.Write(s.data)
+	if err != nil {
+		return int64(n), err
+	}
+	return int64(n), s.err
+}
+
+// failingWriter accepts max bytes, then fails like a client gone away.
+type failingWriter struct {
+	bytes.Buffer
+	max int
+}
+
+func (w *failingWriter) Write(p []byte) (int, error) {
+	if room := w.max - w.Len(); len(p) > room {
+		w.Buffer.Write(p[:room])
+		return room, errors.New("client went away")
+	}
+	return w.Buffer.Write(p)
+}
+
+// TestCopyBody checks that a blob body's own failures and the client's are
+// told apart, on both the WriterTo path and the Read path, and that a body
+// ending short is an error.
+func TestCopyBody(t *testing.T) {
+	blobErr := errors.New("block unavailable")
+	for _, tc := range []struct {
+		name     string
+		src      func() io.Reader
+		dst      *failingWriter
+		want     int64
+		copied   int64
+		readErr  bool
+		wantFail bool
+	}{
+		{"writerTo whole", func() io.Reader { return &writerToSource{data: []byte("abcdef")} }, &failingWriter{max: 100}, 6, 6, false, false},
+		{"writerTo blob fails", func() io.Reader { return &writerToSource{data: []byte("abc"), err: blobErr} }, &failingWriter{max: 100}, 6, 3, true, true},
+		{"writerTo short", func() io.Reader { return &writerToSource{data: []byte("abc")} }, &failingWriter{max: 100}, 6, 3, true, true},
+		{"writerTo client fails", func() io.Reader { return &writerToSource{data: []byte("abcdef")} }, &failingWriter{max: 2}, 6, 2, false, true},
+		{"reader whole", func() io.Reader { return strings.NewReader("abcdef") }, &failingWriter{max: 100}, 6, 6, false, false},
+		{"reader short", func() io.Reader { return strings.NewReader("abc") }, &failingWriter{max: 100}, 6, 3, true, true},
+		{"reader client fails", func() io.Reader { return strings.NewReader("abcdef") }, &failingWriter{max: 2}, 6, 2, false, true},
+	} {
+		copied, readErr, err := copyBody(tc.dst, tc.src(), tc.want)
+		if copied != tc.copied || readErr != tc.readErr || (err != nil) != tc.wantFail {
+			t.Errorf("%s: copied %d, readErr %v, err %v; want %d, %v, failure %v", tc.name, copied, readErr, err, tc.copied, tc.readErr, tc.wantFail)
+		}
+	}
+}

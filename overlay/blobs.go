@@ -537,13 +537,15 @@ type rangeReader struct {
 	closeOnce sync.Once
 }
 
-func (r *rangeReader) Read(p []byte) (int, error) {
+// fill makes r.cur the next bytes of the range, waiting for the next chunk
+// when the current one is used up. It returns io.EOF at the range's end.
+func (r *rangeReader) fill() error {
 	for len(r.cur) == 0 {
 		if r.err != nil {
-			return 0, r.err
+			return r.err
 		}
 		if r.remaining == 0 {
-			return 0, io.EOF
+			return io.EOF
 		}
 		res, ok := <-r.chunks
 		if !ok {
@@ -564,10 +566,38 @@ func (r *rangeReader) Read(p []byte) (int, error) {
 		}
 		r.cur = data
 	}
+	return nil
+}
+
+func (r *rangeReader) Read(p []byte) (int, error) {
+	if err := r.fill(); err != nil {
+		return 0, err
+	}
 	n := copy(p, r.cur)
 	r.cur = r.cur[n:]
 	r.remaining -= uint64(n)
 	return n, nil
+}
+
+// WriteTo writes the rest of the range to w a chunk at a time, sparing the
+// copy through a caller's buffer that Read needs (io.Copy uses it).
+func (r *rangeReader) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	for {
+		if err := r.fill(); err != nil {
+			if errors.Is(err, io.EOF) {
+				return total, nil
+			}
+			return total, err
+		}
+		n, err := w.Write(r.cur)
+		r.cur = r.cur[n:]
+		r.remaining -= uint64(n)
+		total += int64(n)
+		if err != nil {
+			return total, err
+		}
+	}
 }
 
 func (r *rangeReader) Close() error {
