@@ -395,7 +395,9 @@ type writerToSource struct {
 	err  error
 }
 
-func (s *writerToSource) Read([]byte) (int, error) { return 0, errors.New("Read called; WriteTo expected") }
+func (s *writerToSource) Read([]byte) (int, error) {
+	return 0, errors.New("Read called; WriteTo expected")
+}
 
 func (s *writerToSource) WriteTo(w io.Writer) (int64, error) {
 	n, err := w.Write(s.data)
