@@ -219,6 +219,7 @@ func (s *Store) putMany(ctx context.Context, bs []block.Block, tentative, verify
 	return nil
 }
 
+// blockBytes is the sum of the blocks' sizes.
 func blockBytes(bs []block.Block) int64 {
 	var n int64
 	for _, b := range bs {
