@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/xnode/xnode/internal/promreg"
 )
 
 // metrics are the server's own series. The route label is the mux pattern
@@ -28,10 +30,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Buckets: prometheus.ExponentialBuckets(0.001, 4, 10),
 		}, []string{"route", "method"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration} {
-		if err := reg.Register(c); err != nil {
-			return nil, fmt.Errorf("api: register metrics: %w", err)
-		}
+	if err := promreg.Register(reg, m.requests, m.duration); err != nil {
+		return nil, fmt.Errorf("api: register metrics: %w", err)
 	}
 	return m, nil
 }

@@ -1,6 +1,10 @@
 package dht
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/xnode/xnode/internal/promreg"
+)
 
 type metrics struct {
 	routingTable      prometheus.GaugeFunc
@@ -18,11 +22,7 @@ func newMetrics(reg prometheus.Registerer, rtSize func() int) (*metrics, error) 
 			Help: "Connections opened to peers found through namespace discovery.",
 		}),
 	}
-	if err := reg.Register(m.routingTable); err != nil {
-		return nil, err
-	}
-	if err := reg.Register(m.discoveryConnects); err != nil {
-		reg.Unregister(m.routingTable)
+	if err := promreg.Register(reg, m.routingTable, m.discoveryConnects); err != nil {
 		return nil, err
 	}
 	return m, nil

@@ -1,9 +1,9 @@
 package gossip
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/xnode/xnode/internal/promreg"
 )
 
 // Rejection and ignore reasons, the values of the reason label.
@@ -54,14 +54,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	for s := Alive; s <= Left; s++ {
 		m.members.WithLabelValues(s.String())
 	}
-	if reg == nil {
-		return m, nil
-	}
-	var errs []error
-	for _, c := range []prometheus.Collector{m.rejected, m.ignored, m.members, m.dropped, m.sent} {
-		errs = append(errs, reg.Register(c))
-	}
-	if err := errors.Join(errs...); err != nil {
+	if err := promreg.Register(reg, m.rejected, m.ignored, m.members, m.dropped, m.sent); err != nil {
 		return nil, err
 	}
 	return m, nil

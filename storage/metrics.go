@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/xnode/xnode/internal/promreg"
 )
 
 type metrics struct {
@@ -29,11 +31,7 @@ func newMetrics(reg prometheus.Registerer, s *Store) (*metrics, error) {
 			Help: "Syncs started in the background because unsynced writes passed the write-behind threshold.",
 		}),
 	}
-	if reg == nil {
-		return m, nil
-	}
-	var done []prometheus.Collector
-	for _, c := range []prometheus.Collector{
+	err := promreg.Register(reg,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "xnode_storage_blocks",
 			Help: "Blocks in the local store.",
@@ -45,14 +43,9 @@ func newMetrics(reg prometheus.Registerer, s *Store) (*metrics, error) {
 		m.integrityFailures,
 		m.gcRemoved,
 		m.backgroundSyncs,
-	} {
-		if err := reg.Register(c); err != nil {
-			for _, d := range done {
-				reg.Unregister(d)
-			}
-			return nil, fmt.Errorf("storage: register metrics: %w", err)
-		}
-		done = append(done, c)
+	)
+	if err != nil {
+		return nil, fmt.Errorf("storage: register metrics: %w", err)
 	}
 	return m, nil
 }

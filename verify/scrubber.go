@@ -11,6 +11,8 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/xnode/xnode/internal/promreg"
+
 	"github.com/xnode/xnode"
 	"github.com/xnode/xnode/block"
 )
@@ -61,12 +63,8 @@ func NewScrubber(cfg ScrubConfig, store LocalStore, src BlockSource, reg prometh
 			Name: "xnode_scrub_repaired_total", Help: "Corrupt local blocks replaced by an intact copy.",
 		}),
 	}
-	if reg != nil {
-		for _, c := range []prometheus.Collector{s.corrupt, s.repaired} {
-			if err := reg.Register(c); err != nil {
-				return nil, fmt.Errorf("verify: metrics: %w", err)
-			}
-		}
+	if err := promreg.Register(reg, s.corrupt, s.repaired); err != nil {
+		return nil, fmt.Errorf("verify: metrics: %w", err)
 	}
 	return s, nil
 }

@@ -11,6 +11,8 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/xnode/xnode/internal/promreg"
+
 	"github.com/xnode/xnode"
 	"github.com/xnode/xnode/block"
 )
@@ -161,10 +163,8 @@ func NewVerifier(cfg Config, chain Chain, src BlockSource, heights <-chan int64,
 			Name: "xnode_verify_attestations_total", Help: "Attestations this validator submitted, by verdict.",
 		}, []string{"verdict"}),
 	}
-	if reg != nil {
-		if err := reg.Register(v.attested); err != nil {
-			return nil, fmt.Errorf("verify: metrics: %w", err)
-		}
+	if err := promreg.Register(reg, v.attested); err != nil {
+		return nil, fmt.Errorf("verify: metrics: %w", err)
 	}
 	return v, nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/xnode/xnode"
+	"github.com/xnode/xnode/api"
 	"github.com/xnode/xnode/block"
 )
 
@@ -105,31 +107,22 @@ func newRecordCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			r, err := c.Record(cmd.Context(), ns, key)
-			if err != nil {
-				return g.explain(err)
-			}
-			if g.json {
-				return printJSON(g.out, r)
-			}
-			tw := tabwriter.NewWriter(g.out, 0, 4, 2, ' ', 0)
-			fmt.Fprintf(tw, "record\t%s/%s (version %d)\n", r.Namespace, r.Key, r.Version)
-			fmt.Fprintf(tw, "cid\t%s\n", r.CID)
-			fmt.Fprintf(tw, "size\t%d bytes\n", r.Size)
-			fmt.Fprintf(tw, "height\t%d\n", r.Height)
-			fmt.Fprintf(tw, "status\t%s\n", r.Status)
-			for _, a := range r.Attestations {
-				verdict := "ok"
-				if !a.OK {
-					verdict = "MISMATCH " + a.Reason
+			return show(g, cmd.Context(), func(c *api.Client, ctx context.Context) (api.Record, error) {
+				return c.Record(ctx, ns, key)
+			}, func(tw *tabwriter.Writer, r api.Record) {
+				fmt.Fprintf(tw, "record\t%s/%s (version %d)\n", r.Namespace, r.Key, r.Version)
+				fmt.Fprintf(tw, "cid\t%s\n", r.CID)
+				fmt.Fprintf(tw, "size\t%d bytes\n", r.Size)
+				fmt.Fprintf(tw, "height\t%d\n", r.Height)
+				fmt.Fprintf(tw, "status\t%s\n", r.Status)
+				for _, a := range r.Attestations {
+					verdict := "ok"
+					if !a.OK {
+						verdict = "MISMATCH " + a.Reason
+					}
+					fmt.Fprintf(tw, "attestation\t%s… power %d at %d: %s\n", a.Validator[:min(12, len(a.Validator))], a.Power, a.Height, verdict)
 				}
-				fmt.Fprintf(tw, "attestation\t%s… power %d at %d: %s\n", a.Validator[:min(12, len(a.Validator))], a.Power, a.Height, verdict)
-			}
-			return tw.Flush()
+			})
 		},
 	}
 }

@@ -44,6 +44,27 @@ func (g *globals) explain(err error) error {
 	return err
 }
 
+// show is the body of a read-only command: it fetches v from the node, then
+// prints it as JSON with --json, or through table otherwise. fetch takes the
+// client first so that a method expression such as (*api.Client).Members
+// fits.
+func show[T any](g *globals, ctx context.Context, fetch func(*api.Client, context.Context) (T, error), table func(tw *tabwriter.Writer, v T)) error {
+	c, err := g.client()
+	if err != nil {
+		return err
+	}
+	v, err := fetch(c, ctx)
+	if err != nil {
+		return g.explain(err)
+	}
+	if g.json {
+		return printJSON(g.out, v)
+	}
+	tw := tabwriter.NewWriter(g.out, 0, 4, 2, ' ', 0)
+	table(tw, v)
+	return tw.Flush()
+}
+
 func printJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
@@ -165,33 +186,26 @@ func newLocateCmd(g *globals) *cobra.Command {
 			if _, err := block.Parse(args[0]); err != nil {
 				return usageError{err}
 			}
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			loc, err := c.Locate(cmd.Context(), args[0])
-			if err != nil {
-				return g.explain(err)
-			}
-			if g.json {
-				return printJSON(g.out, loc)
-			}
-			tw := tabwriter.NewWriter(g.out, 0, 4, 2, ' ', 0)
-			fmt.Fprintf(tw, "BLOCK\tSIZE\tRANK\tOWNER\tHAS\n")
-			row := func(c string, size int, owners []api.Owner) {
-				for _, o := range owners {
-					fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\n", short(c), size, o.Rank, o.Peer, yesNo(o.Has))
+			var providers []string
+			err := show(g, cmd.Context(), func(c *api.Client, ctx context.Context) (api.Location, error) {
+				return c.Locate(ctx, args[0])
+			}, func(tw *tabwriter.Writer, loc api.Location) {
+				fmt.Fprintf(tw, "BLOCK\tSIZE\tRANK\tOWNER\tHAS\n")
+				row := func(c string, size int, owners []api.Owner) {
+					for _, o := range owners {
+						fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\n", short(c), size, o.Rank, o.Peer, yesNo(o.Has))
+					}
 				}
+				row(loc.CID+" (root)", 0, loc.Owners)
+				for _, b := range loc.Blocks {
+					row(b.CID, b.Size, b.Owners)
+				}
+				providers = loc.Providers
+			})
+			if err == nil && len(providers) > 0 {
+				fmt.Fprintf(g.out, "DHT providers of the root: %s\n", strings.Join(providers, ", "))
 			}
-			row(loc.CID+" (root)", 0, loc.Owners)
-			for _, b := range loc.Blocks {
-				row(b.CID, b.Size, b.Owners)
-			}
-			tw.Flush()
-			if len(loc.Providers) > 0 {
-				fmt.Fprintf(g.out, "DHT providers of the root: %s\n", strings.Join(loc.Providers, ", "))
-			}
-			return nil
+			return err
 		},
 	}
 }
@@ -216,27 +230,16 @@ func newMembersCmd(g *globals) *cobra.Command {
 		Short: "Show the membership table with state and capacity",
 		Args:  exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			ms, err := c.Members(cmd.Context())
-			if err != nil {
-				return g.explain(err)
-			}
-			if g.json {
-				return printJSON(g.out, ms)
-			}
-			tw := tabwriter.NewWriter(g.out, 0, 4, 2, ' ', 0)
-			fmt.Fprintf(tw, "PEER\tSTATE\tCAPACITY\tUSED\tAPI\tLAST SEEN\n")
-			for _, m := range ms {
-				state := m.State
-				if m.Self {
-					state += " (self)"
+			return show(g, cmd.Context(), (*api.Client).Members, func(tw *tabwriter.Writer, ms []api.Member) {
+				fmt.Fprintf(tw, "PEER\tSTATE\tCAPACITY\tUSED\tAPI\tLAST SEEN\n")
+				for _, m := range ms {
+					state := m.State
+					if m.Self {
+						state += " (self)"
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", m.PeerID, state, human(m.Capacity), human(m.Used), m.API, m.LastSeen.Local().Format(time.TimeOnly))
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", m.PeerID, state, human(m.Capacity), human(m.Used), m.API, m.LastSeen.Local().Format(time.TimeOnly))
-			}
-			return tw.Flush()
+			})
 		},
 	}
 }
@@ -260,32 +263,21 @@ func newStatusCmd(g *globals) *cobra.Command {
 		Short: "Show node id, addresses, chain id and height, storage use and member count",
 		Args:  exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			st, err := c.Status(cmd.Context())
-			if err != nil {
-				return g.explain(err)
-			}
-			if g.json {
-				return printJSON(g.out, st)
-			}
-			tw := tabwriter.NewWriter(g.out, 0, 4, 2, ' ', 0)
-			fmt.Fprintf(tw, "peer id\t%s\n", st.PeerID)
-			for i, a := range st.Addrs {
-				label := ""
-				if i == 0 {
-					label = "addresses"
+			return show(g, cmd.Context(), (*api.Client).Status, func(tw *tabwriter.Writer, st api.Status) {
+				fmt.Fprintf(tw, "peer id\t%s\n", st.PeerID)
+				for i, a := range st.Addrs {
+					label := ""
+					if i == 0 {
+						label = "addresses"
+					}
+					fmt.Fprintf(tw, "%s\t%s\n", label, a)
 				}
-				fmt.Fprintf(tw, "%s\t%s\n", label, a)
-			}
-			fmt.Fprintf(tw, "api\t%s\n", st.API)
-			fmt.Fprintf(tw, "chain\t%s at height %d%s\n", st.ChainID, st.Height, map[bool]string{true: " (catching up)"}[st.CatchingUp])
-			fmt.Fprintf(tw, "members\t%d live, replication %d\n", st.Members, st.Replication)
-			fmt.Fprintf(tw, "storage\t%d blocks, %s\n", st.Storage.Blocks, human(uint64(st.Storage.Bytes)))
-			fmt.Fprintf(tw, "version\t%s\n", st.Version)
-			return tw.Flush()
+				fmt.Fprintf(tw, "api\t%s\n", st.API)
+				fmt.Fprintf(tw, "chain\t%s at height %d%s\n", st.ChainID, st.Height, map[bool]string{true: " (catching up)"}[st.CatchingUp])
+				fmt.Fprintf(tw, "members\t%d live, replication %d\n", st.Members, st.Replication)
+				fmt.Fprintf(tw, "storage\t%d blocks, %s\n", st.Storage.Blocks, human(uint64(st.Storage.Bytes)))
+				fmt.Fprintf(tw, "version\t%s\n", st.Version)
+			})
 		},
 	}
 }

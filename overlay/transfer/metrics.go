@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/xnode/xnode/internal/promreg"
 )
 
 // Rejection reasons, the values of xnode_transfer_rejected_total{reason}.
@@ -54,17 +56,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	for _, r := range []string{reasonIntegrity, reasonBadRequest, reasonBadResp, reasonTooLarge, reasonTruncated, reasonBusy} {
 		m.rejected.WithLabelValues(r)
 	}
-	if reg == nil {
-		return m, nil
-	}
-	for _, c := range []prometheus.Collector{m.bytes, m.blocks, m.rejected, m.duration} {
-		if err := reg.Register(c); err != nil {
-			var are prometheus.AlreadyRegisteredError
-			if errors.As(err, &are) {
-				return nil, fmt.Errorf("transfer: metrics already registered (one Service per registry): %w", err)
-			}
-			return nil, fmt.Errorf("transfer: register metrics: %w", err)
+	if err := promreg.Register(reg, m.bytes, m.blocks, m.rejected, m.duration); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			return nil, fmt.Errorf("transfer: metrics already registered (one Service per registry): %w", err)
 		}
+		return nil, fmt.Errorf("transfer: register metrics: %w", err)
 	}
 	return m, nil
 }
