@@ -45,29 +45,39 @@ type errorEnvelope struct {
 // xnode.ErrIntegrity; the client maps such an answer back onto that kind.
 var integrityMessage = xnode.ErrIntegrity.Error()
 
+// kinds pairs each root error kind with its code and HTTP status, in the
+// order codeFor tests them, so an error wrapping two kinds gets the first
+// (OVERLOADED before UNAVAILABLE).
+var kinds = []struct {
+	kind   error
+	code   string
+	status int
+}{
+	{xnode.ErrInvalidArgument, CodeInvalidArgument, http.StatusBadRequest},
+	{xnode.ErrNotFound, CodeNotFound, http.StatusNotFound},
+	{xnode.ErrConflict, CodeConflict, http.StatusConflict},
+	{xnode.ErrTooLarge, CodeTooLarge, http.StatusRequestEntityTooLarge},
+	{xnode.ErrOverloaded, CodeOverloaded, http.StatusServiceUnavailable},
+	{xnode.ErrUnavailable, CodeUnavailable, http.StatusServiceUnavailable},
+	{xnode.ErrTimeout, CodeTimeout, http.StatusGatewayTimeout},
+}
+
 // codeFor maps an error onto the taxonomy: the HTTP status, the code and the
-// message the client sees. It is the only place that does so. Kinds are
-// tested in a fixed order, so an error wrapping two kinds gets the first.
-// INTERNAL answers carry a generic message: the caller logs the real error.
+// message the client sees. It is the only place that does so. INTERNAL
+// answers carry a generic message: the caller logs the real error.
 func codeFor(err error) (status int, code, message string) {
 	var maxBytes *http.MaxBytesError
-	switch {
-	case errors.Is(err, xnode.ErrInvalidArgument):
-		return http.StatusBadRequest, CodeInvalidArgument, err.Error()
-	case errors.Is(err, xnode.ErrNotFound):
-		return http.StatusNotFound, CodeNotFound, err.Error()
-	case errors.Is(err, xnode.ErrConflict):
-		return http.StatusConflict, CodeConflict, err.Error()
-	case errors.As(err, &maxBytes):
+	if errors.As(err, &maxBytes) {
 		return http.StatusRequestEntityTooLarge, CodeTooLarge,
 			fmt.Sprintf("request body over the limit of %d bytes", maxBytes.Limit)
-	case errors.Is(err, xnode.ErrTooLarge):
-		return http.StatusRequestEntityTooLarge, CodeTooLarge, err.Error()
-	case errors.Is(err, xnode.ErrOverloaded):
-		return http.StatusServiceUnavailable, CodeOverloaded, err.Error()
-	case errors.Is(err, xnode.ErrUnavailable):
-		return http.StatusServiceUnavailable, CodeUnavailable, err.Error()
-	case errors.Is(err, xnode.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+	}
+	for _, k := range kinds {
+		if errors.Is(err, k.kind) {
+			return k.status, k.code, err.Error()
+		}
+	}
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
 		return http.StatusGatewayTimeout, CodeTimeout, err.Error()
 	case errors.Is(err, context.Canceled):
 		// The client went away or the server is closing; nobody may read
@@ -115,23 +125,13 @@ func (e *Error) Error() string {
 // INTERNAL answer whose message names an integrity failure is
 // xnode.ErrIntegrity.
 func (e *Error) Is(target error) bool {
-	switch e.Code {
-	case CodeInvalidArgument:
-		return target == xnode.ErrInvalidArgument
-	case CodeNotFound:
-		return target == xnode.ErrNotFound
-	case CodeConflict:
-		return target == xnode.ErrConflict
-	case CodeTooLarge:
-		return target == xnode.ErrTooLarge
-	case CodeUnavailable:
-		return target == xnode.ErrUnavailable
-	case CodeOverloaded:
-		return target == xnode.ErrOverloaded
-	case CodeTimeout:
-		return target == xnode.ErrTimeout
-	case CodeInternal:
+	if e.Code == CodeInternal {
 		return target == xnode.ErrIntegrity && strings.HasPrefix(e.Message, integrityMessage)
+	}
+	for _, k := range kinds {
+		if k.code == e.Code {
+			return target == k.kind
+		}
 	}
 	return false
 }
