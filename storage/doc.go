@@ -61,6 +61,14 @@
 // which leaves the pages in the page cache and the data untouched but stops
 // an idle node from looking as large as its recent traffic.
 //
+// Written blocks also leave the page cache once synced (Config.DropWritten,
+// Linux only): every WriteBehind bytes the loop syncs and drops the pages
+// written since its last pass (posix_fadvise DONTNEED), up to the value log's
+// write head, which it finds as the file's first hole. Pages cached by reads
+// stay. Without this the page cache grows by every byte written, and each
+// write takes memory the kernel has not used before; on a virtual machine that
+// made writes several times slower once a few hundred MiB had gone through.
+//
 // # Concurrency and lifecycle
 //
 // A Store is safe for concurrent use. Open opens badger and recounts usage

@@ -169,7 +169,9 @@ func (s *Store) gcLoop(ctx context.Context) {
 	}
 }
 
-// backgroundSync is a sync no caller waits for (see Config.WriteBehind).
+// backgroundSync is a sync no caller waits for (see Config.WriteBehind),
+// followed by dropping the synced pages (Config.DropWritten) when enough
+// has been written since the last drop.
 //
 // It first unmaps the value log's resident pages (releaseMappedPages), which
 // keeps them, dirty, in the page cache. Writing back a page that is still
@@ -177,14 +179,41 @@ func (s *Store) gcLoop(ctx context.Context) {
 // page across every core running the process; during a large upload those
 // interruptions cost more than the sync saves. Unmapped pages write back
 // without them. The final, acknowledging sync of an upload pays the same for
-// what is left, but by then the other cores are mostly idle.
+// what is left, but by then the other cores are mostly idle. The kernel also
+// drops only unmapped pages.
 func (s *Store) backgroundSync() error {
-	if s.unsynced.Load() < s.cfg.WriteBehind {
-		return nil // a sync since the ask (an upload's Confirm) covered it
+	needSync := s.unsynced.Load() >= s.cfg.WriteBehind // else a sync since the ask (an upload's Confirm) covered it
+	needDrop := s.dropper != nil && s.undropped.Load() >= s.cfg.WriteBehind
+	if !needSync && !needDrop {
+		return nil
+	}
+	var heads map[uint32]int64
+	if needDrop {
+		s.undropped.Store(0)
+		var err error
+		if heads, err = s.dropper.heads(); err != nil {
+			return fmt.Errorf("storage: drop written pages: %w", err)
+		}
 	}
 	if _, err := s.releaseMappedPages(); err != nil {
 		return err
 	}
+	// A drop pass syncs too, so that every page it drops is clean: the
+	// kernel keeps dirty ones.
+	if err := s.syncBehind(); err != nil {
+		return err
+	}
+	if needDrop {
+		n, err := s.dropper.drop(heads)
+		s.m.droppedBytes.Add(float64(n))
+		if err != nil {
+			return fmt.Errorf("storage: drop written pages: %w", err)
+		}
+	}
+	return nil
+}
+
+func (s *Store) syncBehind() error {
 	if err := s.acquire(); err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ type metrics struct {
 	integrityFailures prometheus.Counter
 	gcRemoved         prometheus.Counter
 	backgroundSyncs   prometheus.Counter
+	droppedBytes      prometheus.Counter
 }
 
 // newMetrics makes the store's metrics and registers them on reg (nil: the
@@ -28,7 +29,11 @@ func newMetrics(reg prometheus.Registerer, s *Store) (*metrics, error) {
 		}),
 		backgroundSyncs: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "xnode_storage_background_syncs_total",
-			Help: "Syncs started in the background because unsynced writes passed the write-behind threshold.",
+			Help: "Syncs started in the background: once unsynced writes pass the write-behind threshold, and before written pages are dropped from the page cache.",
+		}),
+		droppedBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "xnode_storage_dropped_page_bytes_total",
+			Help: "Bytes of written value-log pages that left the page cache once synced.",
 		}),
 	}
 	err := promreg.Register(reg,
@@ -43,6 +48,7 @@ func newMetrics(reg prometheus.Registerer, s *Store) (*metrics, error) {
 		m.integrityFailures,
 		m.gcRemoved,
 		m.backgroundSyncs,
+		m.droppedBytes,
 	)
 	if err != nil {
 		return nil, fmt.Errorf("storage: register metrics: %w", err)

@@ -55,6 +55,10 @@ type Store struct {
 	// sync.
 	unsynced atomic.Int64
 	syncSoon chan struct{}
+	// undropped counts bytes written since the last pass of dropper
+	// (nil unless cfg.DropWritten applies), which runs on the same token.
+	undropped atomic.Int64
+	dropper   *pageDropper
 
 	closed atomic.Bool
 	// ops is held shared by every operation that touches db and exclusively
@@ -84,6 +88,11 @@ func Open(cfg Config, reg prometheus.Registerer, log *slog.Logger) (*Store, erro
 	s := &Store{cfg: cfg, db: db, log: log, syncSoon: make(chan struct{}, 1)}
 	if !cfg.InMemory {
 		s.realDir = resolveDir(cfg.Dir)
+	}
+	if cfg.DropWritten && cfg.WriteBehind > 0 && cfg.SyncWrites && !cfg.InMemory {
+		if s.dropper, err = newPageDropper(cfg.Dir); err != nil {
+			return nil, errors.Join(fmt.Errorf("storage: open %s: %w", cfg.Dir, err), db.Close())
+		}
 	}
 	if err := s.recount(); err != nil {
 		return nil, errors.Join(err, db.Close())
@@ -212,10 +221,10 @@ func (s *Store) putMany(ctx context.Context, bs []block.Block, tentative, verify
 	if err := s.writes.write(newGroupWrite(bs, tentative), s.commitGroup); err != nil {
 		return fmt.Errorf("storage: put: %w", err)
 	}
+	s.wrote(blockBytes(bs), !tentative)
 	if !tentative {
 		return s.sync("put")
 	}
-	s.wroteUnsynced(blockBytes(bs))
 	return nil
 }
 
@@ -228,13 +237,21 @@ func blockBytes(bs []block.Block) int64 {
 	return n
 }
 
-// wroteUnsynced notes n bytes written without a sync, and asks the loop for
-// a background sync once cfg.WriteBehind have piled up.
-func (s *Store) wroteUnsynced(n int64) {
+// wrote notes n bytes written (to be synced by the caller, or not), and asks
+// the loop for a background pass once cfg.WriteBehind have piled up unsynced
+// or undropped.
+func (s *Store) wrote(n int64, synced bool) {
 	if s.cfg.WriteBehind <= 0 || !s.cfg.SyncWrites {
 		return
 	}
-	if s.unsynced.Add(n) >= s.cfg.WriteBehind {
+	due := false
+	if !synced {
+		due = s.unsynced.Add(n) >= s.cfg.WriteBehind
+	}
+	if s.dropper != nil && s.undropped.Add(n) >= s.cfg.WriteBehind {
+		due = true
+	}
+	if due {
 		select {
 		case s.syncSoon <- struct{}{}:
 		default: // one is already asked for

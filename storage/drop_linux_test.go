@@ -1,0 +1,119 @@
+//go:build linux
+
+package storage
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/xnode/xnode/block"
+	xtest "github.com/xnode/xnode/internal/testutil"
+)
+
+// cachedVlogBytes is how much of the written data of the value-log files in
+// dir (up to each one's first hole) is in the page cache. Pages the kernel
+// reads ahead past the write head are not counted: they hold no data yet.
+func cachedVlogBytes(t *testing.T, dir string) int64 {
+	t.Helper()
+	fids, err := vlogFiles(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := int64(os.Getpagesize())
+	var n int64
+	for _, fid := range fids {
+		f, err := os.Open(filepath.Join(dir, vlogName(fid)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		head, err := unix.Seek(int(f.Fd()), 0, unix.SEEK_HOLE)
+		if err != nil || head == 0 {
+			f.Close()
+			continue
+		}
+		m, err := unix.Mmap(int(f.Fd()), 0, int(head), unix.PROT_READ, unix.MAP_SHARED)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		vec := make([]byte, (head+page-1)/page)
+		err = mincore(m, vec)
+		unix.Munmap(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range vec {
+			n += int64(v&1) * page
+		}
+	}
+	return n
+}
+
+func TestDropWrittenPages(t *testing.T) {
+	ctx := context.Background()
+	const wb, total = 1 << 20, 24 << 20
+	dropDir, keepDir := t.TempDir(), t.TempDir()
+	drop, dropReg := open(t, dropDir, func(c *Config) { c.WriteBehind = wb })
+	keep, keepReg := open(t, keepDir, func(c *Config) { c.WriteBehind = wb; c.DropWritten = false })
+	for _, s := range []*Store{drop, keep} {
+		if err := s.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put := func(n int) []block.Block {
+		var bs []block.Block
+		for range n {
+			b := randBlock(t, 256<<10)
+			bs = append(bs, b)
+			for _, s := range []*Store{drop, keep} {
+				if err := s.Put(ctx, b, true); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		return bs
+	}
+	dropped := func() float64 { return metric(t, dropReg, "xnode_storage_dropped_page_bytes_total") }
+
+	written := put(total / (256 << 10))
+	xtest.Eventually(t, 10*time.Second, func() bool { return dropped() >= total-4*wb },
+		"written pages were not dropped")
+	if got := cachedVlogBytes(t, dropDir); got > 4*wb {
+		t.Fatalf("%d bytes of the value log still cached after writing %d with dropping on", got, total)
+	}
+	// The same writes without dropping stay cached (this machine is not
+	// short of memory), which is what the bound above is checked against.
+	if got := cachedVlogBytes(t, keepDir); got < total-wb {
+		t.Fatalf("only %d of %d written bytes cached with dropping off", got, total)
+	}
+	if v := metric(t, keepReg, "xnode_storage_dropped_page_bytes_total"); v != 0 {
+		t.Fatalf("store with dropping off dropped %v bytes", v)
+	}
+
+	// Dropped pages read back from the disk, verified.
+	for _, b := range written {
+		got, err := drop.Get(ctx, b.CID)
+		if err != nil || !bytes.Equal(got.Data, b.Data) {
+			t.Fatalf("block %s after its pages were dropped: %v", b.CID, err)
+		}
+	}
+	// Pages cached by those reads stay through the passes that drop later
+	// writes.
+	read := cachedVlogBytes(t, dropDir)
+	if read < total-wb {
+		t.Fatalf("reading %d bytes back cached only %d", total, read)
+	}
+	before := dropped()
+	put(8 * wb / (256 << 10))
+	xtest.Eventually(t, 10*time.Second, func() bool { return dropped() >= before+4*wb },
+		"later writes were not dropped")
+	if got := cachedVlogBytes(t, dropDir); got < read {
+		t.Fatalf("cached value log fell from %d to %d bytes: pages cached by reads were dropped", read, got)
+	}
+}
