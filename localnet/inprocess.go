@@ -37,6 +37,11 @@ type InProcessOptions struct {
 	// ReadyTimeout bounds the wait for full membership and chain height 2.
 	// Default 60s.
 	ReadyTimeout time.Duration
+	// Durable keeps the block stores' fsyncs on, as in a real node (and with
+	// them write-behind and the dropping of written pages; see
+	// storage.Config). Default off: tests check behaviour, not the disk, and
+	// run faster without them. Benchmarks turn it on.
+	Durable bool
 }
 
 func (o InProcessOptions) withDefaults(n int) InProcessOptions {
@@ -182,7 +187,7 @@ func inProcessConfig(tb testing.TB, name string, opts InProcessOptions) overlay.
 	cfg.Consensus.RPCListen = ""
 	cfg.Consensus.TimeoutCommit = overlay.Duration(300 * time.Millisecond)
 	cfg.Consensus.EmptyBlocksInterval = overlay.Duration(500 * time.Millisecond)
-	cfg.Storage.SyncWrites = false
+	cfg.Storage.SyncWrites = opts.Durable
 	cfg.Repair.Grace = overlay.Duration(opts.RepairGrace)
 	cfg.Repair.AntiEntropyInterval = overlay.Duration(opts.AntiEntropy)
 	cfg.Log.Format = "text"

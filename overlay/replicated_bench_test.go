@@ -23,7 +23,7 @@ const sinkProtocol = "/xnode-bench/sink/1.0.0"
 // "alternating" does one of each per iteration and reports that ratio.
 func BenchmarkReplicatedPut64MiB(b *testing.B) {
 	params := abci.DefaultParams()
-	nodes := localnet.StartInProcess(b, 4, localnet.InProcessOptions{Params: &params, Validators: 1})
+	nodes := localnet.StartInProcess(b, 4, localnet.InProcessOptions{Params: &params, Validators: 1, Durable: true})
 	c, err := api.NewClient(nodes[0].APIURL(), nil)
 	if err != nil {
 		b.Fatal(err)
