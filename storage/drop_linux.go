@@ -80,11 +80,8 @@ func (d *pageDropper) heads() (map[uint32]int64, error) {
 }
 
 func (d *pageDropper) head(fid uint32) (int64, error) {
-	f, err := os.Open(filepath.Join(d.dir, vlogName(fid)))
-	if errors.Is(err, fs.ErrNotExist) {
-		return 0, nil // removed since it was listed
-	}
-	if err != nil {
+	f, err := d.open(fid)
+	if f == nil {
 		return 0, err
 	}
 	defer f.Close()
@@ -96,6 +93,16 @@ func (d *pageDropper) head(fid uint32) (int64, error) {
 		return 0, fmt.Errorf("seek hole in %s: %w", f.Name(), err)
 	}
 	return head, nil
+}
+
+// open opens value-log file fid, or returns nil and no error if value-log GC
+// has removed it since it was listed.
+func (d *pageDropper) open(fid uint32) (*os.File, error) {
+	f, err := os.Open(filepath.Join(d.dir, vlogName(fid)))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	return f, err
 }
 
 // drop drops from the page cache the pages of each file from where the last
@@ -120,33 +127,41 @@ func (d *pageDropper) dropFile(fid uint32, head int64) (int64, error) {
 	if end <= from {
 		return 0, nil
 	}
-	f, err := os.Open(filepath.Join(d.dir, vlogName(fid)))
-	if errors.Is(err, fs.ErrNotExist) {
-		return 0, nil
-	}
-	if err != nil {
+	f, err := d.open(fid)
+	if f == nil {
 		return 0, err
 	}
 	defer f.Close()
-	// A read-only map of the span, only for mincore: it faults nothing in.
-	m, err := unix.Mmap(int(f.Fd()), from, int(end-from), unix.PROT_READ, unix.MAP_SHARED)
+	vec, err := residency(f, from, end-from)
 	if err != nil {
-		return 0, fmt.Errorf("map %s: %w", f.Name(), err)
-	}
-	defer unix.Munmap(m)
-	vec := make([]byte, (end-from)/page)
-	if err := mincore(m, vec); err != nil {
-		return 0, fmt.Errorf("mincore %s: %w", f.Name(), err)
+		return 0, err
 	}
 	before := cachedPages(vec)
 	if err := unix.Fadvise(int(f.Fd()), from, end-from, unix.FADV_DONTNEED); err != nil {
 		return 0, fmt.Errorf("fadvise %s: %w", f.Name(), err)
 	}
-	if err := mincore(m, vec); err != nil {
-		return 0, fmt.Errorf("mincore %s: %w", f.Name(), err)
+	if vec, err = residency(f, from, end-from); err != nil {
+		return 0, err
 	}
 	d.through[fid] = from + int64(droppedThrough(vec))*page
 	return int64(before-cachedPages(vec)) * page, nil
+}
+
+// residency reports which pages of f's n bytes from off (a page multiple)
+// are in the page cache, one byte a page as mincore fills it. It maps the
+// span read-only for the call, which faults nothing in.
+func residency(f *os.File, off, n int64) ([]byte, error) {
+	page := int64(os.Getpagesize())
+	m, err := unix.Mmap(int(f.Fd()), off, int(n), unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		return nil, fmt.Errorf("map %s: %w", f.Name(), err)
+	}
+	defer unix.Munmap(m)
+	vec := make([]byte, (n+page-1)/page)
+	if err := mincore(m, vec); err != nil {
+		return nil, fmt.Errorf("mincore %s: %w", f.Name(), err)
+	}
+	return vec, nil
 }
 
 // mincore fills vec with the page-cache residency of the pages under b.
