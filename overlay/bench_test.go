@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"slices"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -49,11 +50,13 @@ func BenchmarkBlob64MiB(b *testing.B) {
 		_, c, _ := singleNodeB(b)
 		b.SetBytes(blob64)
 		b.ResetTimer()
+		cpu := processCPU()
 		for i := 0; i < b.N; i++ {
 			if _, err := c.PutSize(ctx, bytes.NewReader(freshBlob(buf, i)), blob64); err != nil {
 				b.Fatal(err)
 			}
 		}
+		reportCPU(b, cpu)
 	})
 	b.Run("api-get", func(b *testing.B) {
 		_, c, _ := singleNodeB(b)
@@ -139,11 +142,13 @@ func BenchmarkBlob64MiB(b *testing.B) {
 		db := openRaw(b)
 		b.SetBytes(blob64)
 		b.ResetTimer()
+		cpu := processCPU()
 		for i := 0; i < b.N; i++ {
 			if err := writeRaw(db, i); err != nil {
 				b.Fatal(err)
 			}
 		}
+		reportCPU(b, cpu)
 	})
 	b.Run("badger-read", func(b *testing.B) {
 		db := openRaw(b)
@@ -228,6 +233,22 @@ func alternate(b *testing.B, first, second func(i int)) (firstMS, secondMS float
 		ss = append(ss, float64(time.Since(t1))/1e6)
 	}
 	return median(fs), median(ss)
+}
+
+// processCPU is the CPU time, user and system, this process has used. The
+// benchmarks report it per operation: on a machine with few cores it says
+// whether a change cut work or only moved it.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// reportCPU reports the process CPU used since start per operation.
+func reportCPU(b *testing.B, start time.Duration) {
+	b.ReportMetric(float64(processCPU()-start)/1e6/float64(b.N), "cpu-ms/op")
 }
 
 // median returns the middle of xs (sorting xs).

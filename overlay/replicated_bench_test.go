@@ -71,15 +71,19 @@ func BenchmarkReplicatedPut64MiB(b *testing.B) {
 
 	b.Run("put", func(b *testing.B) {
 		b.SetBytes(blob64)
+		cpu := processCPU()
 		for i := 0; i < b.N; i++ {
 			put()
 		}
+		reportCPU(b, cpu)
 	})
 	b.Run("raw-stream", func(b *testing.B) {
 		b.SetBytes(blob64)
+		cpu := processCPU()
 		for i := 0; i < b.N; i++ {
 			rawStream()
 		}
+		reportCPU(b, cpu)
 	})
 	// One of each per iteration, as in BenchmarkBlob64MiB/put-alternating:
 	// the machine's speed drifts between sub-benchmarks run one after the

@@ -184,7 +184,7 @@ func (s *Service) roundTripOnce(ctx context.Context, p peer.ID, op byte, parts .
 		written <- err
 	}()
 
-	payload, free, rerr := s.readFrame(st)
+	payload, free, rerr := s.readFrame(st, nil) // a GET answer becomes the caller's block
 	if rerr != nil {
 		_ = st.Reset()
 		werr := <-written

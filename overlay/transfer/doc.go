@@ -28,9 +28,12 @@
 // exactly one frame, answers, and closes. A reader takes the length first
 // and resets the stream if it is over MaxFrameBytes, without allocating; a
 // length within the limit is reserved in the stream's resource-manager scope
-// and the full buffer is allocated only once the first 64 KiB have arrived,
-// so a peer that claims much and sends little costs little. Extra bytes
-// after a frame are ignored.
+// and the full buffer is taken only once the first 64 KiB have arrived,
+// so a peer that claims much and sends little costs little. The server reads
+// requests into buffers it recycles once it has answered (a PUT frame is a
+// whole chunk; a fresh one per block costs zeroing and garbage collection),
+// which is why LocalStore.PutHashed must not keep a block's bytes. Extra
+// bytes after a frame are ignored.
 //
 // # Trust
 //

@@ -1,6 +1,7 @@
 package transfer
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"fmt"
@@ -93,7 +94,7 @@ func (m *memStore) Put(ctx context.Context, b block.Block, tentative bool) error
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.blocks[b.CID] = b.Data
+	m.blocks[b.CID] = bytes.Clone(b.Data) // the server reuses b.Data, as a real store allows
 	m.tentative[b.CID] = tentative
 	return nil
 }

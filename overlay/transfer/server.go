@@ -20,8 +20,9 @@ var errBudget = errors.New("frame memory over resource budget")
 // readFrame reads one frame from st. Memory for the payload is reserved in
 // the stream's resource scope once the header is known to be within
 // MaxFrameBytes; release gives it back (the scope also frees it when the
-// stream ends).
-func (s *Service) readFrame(st network.Stream) (payload []byte, release func(), err error) {
+// stream ends). With pool, the payload is a recycled buffer that release
+// also gives back: nothing may use it afterwards.
+func (s *Service) readFrame(st network.Stream, pool *framePool) (payload []byte, release func(), err error) {
 	n, err := readFrameLen(st, s.cfg.MaxFrameBytes)
 	if err != nil {
 		return nil, nil, err
@@ -30,11 +31,16 @@ func (s *Service) readFrame(st network.Stream) (payload []byte, release func(), 
 	if err := scope.ReserveMemory(n, reservePriority); err != nil {
 		return nil, nil, fmt.Errorf("%w: %d bytes: %v", errBudget, n, err)
 	}
-	release = func() { scope.ReleaseMemory(n) }
-	payload, err = readFrameBody(st, n)
+	payload, err = readFrameBody(st, n, pool)
 	if err != nil {
-		release()
+		scope.ReleaseMemory(n)
 		return nil, nil, err
+	}
+	release = func() {
+		if pool != nil {
+			pool.put(payload)
+		}
+		scope.ReleaseMemory(n)
 	}
 	return payload, release, nil
 }
@@ -77,7 +83,9 @@ func (s *Service) handle(st network.Stream) {
 
 	deadline := start.Add(s.cfg.RequestTimeout)
 	_ = st.SetDeadline(deadline)
-	payload, free, err := s.readFrame(st)
+	// The request buffer is recycled once answered: the store keeps no
+	// reference to a block's bytes after PutHashed returns.
+	payload, free, err := s.readFrame(st, &s.frames)
 	if err != nil {
 		switch {
 		case errors.Is(err, errBudget):

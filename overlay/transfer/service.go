@@ -35,6 +35,7 @@ type LocalStore interface {
 	// PutHashed stores b, whose bytes the protocol has just checked against
 	// its CID, durably; tentative marks a copy that is not yet confirmed by
 	// placement. (storage.Store.PutHashed: the store does not hash again.)
+	// It must not keep b.Data once it returns: the buffer is reused.
 	PutHashed(ctx context.Context, b block.Block, tentative bool) error
 	// Get returns a verified block; not found wraps xnode.ErrNotFound.
 	Get(ctx context.Context, c cid.Cid) (block.Block, error)
@@ -77,6 +78,7 @@ type Service struct {
 
 	inbound  *peerLimiter
 	outbound *peerLimiter
+	frames   framePool // request buffers the server reads into
 
 	// ctx ends when Close starts; it cuts in-flight requests short.
 	ctx    context.Context

@@ -230,7 +230,7 @@ func TestNoAllocationForClaimedSize(t *testing.T) {
 	}
 	body := bytes.NewReader(make([]byte, 10))
 	var buf []byte
-	grew := allocatedBy(func() { buf, err = readFrameBody(body, 60<<20) })
+	grew := allocatedBy(func() { buf, err = readFrameBody(body, 60<<20, nil) })
 	if !errors.Is(err, io.ErrUnexpectedEOF) || buf != nil {
 		t.Fatalf("short body: %v", err)
 	}
@@ -339,7 +339,7 @@ func TestHostileServer(t *testing.T) {
 			st.Reset()
 			return
 		}
-		if _, err := readFrameBody(st, n); err != nil {
+		if _, err := readFrameBody(st, n, nil); err != nil {
 			st.Reset()
 			return
 		}

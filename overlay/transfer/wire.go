@@ -116,19 +116,27 @@ func readFrameLen(r io.Reader, max int) (int, error) {
 	return int(n), nil
 }
 
-// readFrameBody reads exactly n bytes. It allocates n only after the first
-// probeBytes have arrived.
-func readFrameBody(r io.Reader, n int) ([]byte, error) {
-	probe := make([]byte, min(n, probeBytes))
+// readFrameBody reads exactly n bytes. It takes a buffer of n bytes only
+// after the first probeBytes have arrived. Buffers come from pool, when it
+// is not nil; the caller gives the one returned back with pool.put.
+func readFrameBody(r io.Reader, n int, pool *framePool) ([]byte, error) {
+	get, put := func(n int) []byte { return make([]byte, n) }, func([]byte) {}
+	if pool != nil {
+		get, put = pool.get, pool.put
+	}
+	probe := get(min(n, probeBytes))
 	if _, err := io.ReadFull(r, probe); err != nil {
+		put(probe)
 		return nil, unexpectedEOF(err)
 	}
 	if n == len(probe) {
 		return probe, nil
 	}
-	buf := make([]byte, n)
+	buf := get(n)
 	copy(buf, probe)
+	put(probe)
 	if _, err := io.ReadFull(r, buf[len(probe):]); err != nil {
+		put(buf)
 		return nil, unexpectedEOF(err)
 	}
 	return buf, nil
