@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 COUNT=${COUNT:-5}
 out=${OUT:-bench.txt}
 : > "$out"
-run() { echo "+ go test $*" | tee -a "$out"; go test -run '^$' "$@" | tee -a "$out"; }
+run() { echo "+ go test -p 1 $*" | tee -a "$out"; go test -p 1 -run '^$' "$@" | tee -a "$out"; }
 
 # Pure cores and leaves (auto benchtime).
 run -bench . -benchmem -count "$COUNT" ./block/ ./rendezvous/ ./api/

@@ -43,11 +43,13 @@ type Config struct {
 	// WriteBehind bytes (Linux; needs WriteBehind and SyncWrites). Default
 	// true. A block store writes far more than it reads straight back, and
 	// left cached, written blocks grow the page cache until the kernel must
-	// reclaim it, with every write taking a page never used before: on a
-	// virtual machine the host backs such a page only when it is first
-	// touched, which made large writes several times slower. Dropped, the
-	// same few pages are used again. Only pages written since the last pass
-	// are dropped; pages cached by reads stay.
+	// reclaim it, with every write taking a page from free memory. A virtual
+	// machine that reports free memory back to its host (free page
+	// reporting, as Firecracker guests do) must have such a page faulted in
+	// from the host again, which made large writes several times slower.
+	// Dropped, the same few pages are used again before they are reported.
+	// Only pages written since the last pass are dropped; pages cached by
+	// reads stay.
 	DropWritten bool
 	// TentativeGrace is how long a tentative (unconfirmed) block may live
 	// before GC removes it as the orphan of an aborted upload. Default 1h:

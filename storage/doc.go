@@ -66,7 +66,8 @@
 // written since its last pass (posix_fadvise DONTNEED), up to the value log's
 // write head, which it finds as the file's first hole. Pages cached by reads
 // stay. Without this the page cache grows by every byte written, and each
-// write takes memory the kernel has not used before; on a virtual machine that
+// write takes pages from free memory; on a virtual machine that reports free
+// memory to its host, each such page is faulted in from the host again, which
 // made writes several times slower once a few hundred MiB had gone through.
 //
 // # Concurrency and lifecycle
