@@ -39,7 +39,7 @@ func TestPooledFrameBodyReuse(t *testing.T) {
 		}
 		p.put(got)
 	}
-	// A short body gives its buffers back and reports the truncation.
+	// A short body reports the truncation.
 	if _, err := readFrameBody(bytes.NewReader(make([]byte, 10)), 1<<20, &p); err != io.ErrUnexpectedEOF {
 		t.Fatalf("short body: %v", err)
 	}
