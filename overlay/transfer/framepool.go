@@ -16,6 +16,7 @@ const frameClasses = 64 << 20 / frameClassBytes
 // garbage collection on every block a node receives. Buffers are kept in
 // classes of frameClassBytes steps, so a buffer is at most that much larger
 // than the frame it holds. The zero value is ready; it must not be copied.
+// A nil *framePool allocates every buffer and keeps none.
 type framePool struct {
 	classes [frameClasses + 1]sync.Pool // class c holds *[]byte of cap c*frameClassBytes
 }
@@ -30,7 +31,7 @@ func class(n int) (c int, ok bool) {
 // Its contents are whatever its last user left.
 func (p *framePool) get(n int) []byte {
 	c, ok := class(n)
-	if !ok {
+	if p == nil || !ok {
 		return make([]byte, n)
 	}
 	if b, ok := p.classes[c].Get().(*[]byte); ok {
@@ -42,7 +43,7 @@ func (p *framePool) get(n int) []byte {
 // put gives back a buffer from get. The caller must not touch it after.
 func (p *framePool) put(b []byte) {
 	c, ok := class(cap(b))
-	if !ok || cap(b) != c*frameClassBytes {
+	if p == nil || !ok || cap(b) != c*frameClassBytes {
 		return // not one of ours
 	}
 	b = b[:cap(b)]

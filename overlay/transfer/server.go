@@ -37,9 +37,7 @@ func (s *Service) readFrame(st network.Stream, pool *framePool) (payload []byte,
 		return nil, nil, err
 	}
 	release = func() {
-		if pool != nil {
-			pool.put(payload)
-		}
+		pool.put(payload)
 		scope.ReleaseMemory(n)
 	}
 	return payload, release, nil

@@ -117,26 +117,22 @@ func readFrameLen(r io.Reader, max int) (int, error) {
 }
 
 // readFrameBody reads exactly n bytes. It takes a buffer of n bytes only
-// after the first probeBytes have arrived. Buffers come from pool, when it
-// is not nil; the caller gives the one returned back with pool.put.
+// after the first probeBytes have arrived. Buffers come from pool (nil
+// allocates); the caller gives the one returned back with pool.put.
 func readFrameBody(r io.Reader, n int, pool *framePool) ([]byte, error) {
-	get, put := func(n int) []byte { return make([]byte, n) }, func([]byte) {}
-	if pool != nil {
-		get, put = pool.get, pool.put
-	}
-	probe := get(min(n, probeBytes))
+	probe := pool.get(min(n, probeBytes))
 	if _, err := io.ReadFull(r, probe); err != nil {
-		put(probe)
+		pool.put(probe)
 		return nil, unexpectedEOF(err)
 	}
 	if n == len(probe) {
 		return probe, nil
 	}
-	buf := get(n)
+	buf := pool.get(n)
 	copy(buf, probe)
-	put(probe)
+	pool.put(probe)
 	if _, err := io.ReadFull(r, buf[len(probe):]); err != nil {
-		put(buf)
+		pool.put(buf)
 		return nil, unexpectedEOF(err)
 	}
 	return buf, nil
