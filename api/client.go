@@ -202,7 +202,7 @@ func (c *Client) get(ctx context.Context, cid string, off, n int64, w io.Writer)
 	default:
 		return 0, c.errorFrom(resp)
 	}
-	written, err := io.CopyBuffer(writerOnly{w}, body, make([]byte, getReadSize))
+	written, err := io.CopyBuffer(writerOnly{w}, body, make([]byte, readSize(resp.ContentLength)))
 	if err != nil {
 		return written, fmt.Errorf("api: GET %s: transfer broke off after %d bytes: %w", path, written, err)
 	}
@@ -219,6 +219,15 @@ func (c *Client) get(ctx context.Context, cid string, off, n int64, w io.Writer)
 // 32 KiB for a file): one system call each, which at a gigabyte per second
 // costs more CPU than the copy itself.
 const getReadSize = 256 << 10
+
+// readSize is the copy buffer for a body of n bytes (n < 0: unknown):
+// getReadSize, or less for a body known to be smaller.
+func readSize(n int64) int {
+	if n >= 0 && n < getReadSize {
+		return int(max(n, 512))
+	}
+	return getReadSize
+}
 
 // writerOnly hides a writer's ReadFrom, so that io.CopyBuffer uses the
 // buffer it is given.

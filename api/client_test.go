@@ -138,3 +138,21 @@ func TestClientPutFile(t *testing.T) {
 		t.Errorf("node saw %d puts; the oversized file should be refused by its declared size", calls)
 	}
 }
+
+func TestReadSize(t *testing.T) {
+	for _, c := range []struct {
+		n    int64
+		want int
+	}{
+		{-1, getReadSize}, // length unknown
+		{0, 512},
+		{300, 512},
+		{100_000, 100_000},
+		{getReadSize, getReadSize},
+		{64 << 20, getReadSize},
+	} {
+		if got := readSize(c.n); got != c.want {
+			t.Errorf("readSize(%d) = %d, want %d", c.n, got, c.want)
+		}
+	}
+}
