@@ -405,16 +405,24 @@ func TestRequestID(t *testing.T) {
 	h.do("POST", "/v1/status", nil, nil)
 }
 
-func TestOverloaded(t *testing.T) {
-	h := newHarness(t, func(c *Config) { c.MaxInFlight = 1 })
+// parkStatus starts a client Status call and returns once the node holds it
+// (fakeNode.gate). The call's error arrives on the channel when the test
+// opens the gate or the request is cut off.
+func (h *harness) parkStatus(t *testing.T) <-chan error {
 	h.node.gate = make(chan struct{})
 	h.node.entered = make(chan struct{}, 1)
-	first := make(chan error, 1)
+	done := make(chan error, 1)
 	go func() {
 		_, err := h.client.Status(t.Context())
-		first <- err
+		done <- err
 	}()
 	<-h.node.entered
+	return done
+}
+
+func TestOverloaded(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.MaxInFlight = 1 })
+	first := h.parkStatus(t)
 
 	resp, body := h.do("GET", "/v1/members", nil, nil)
 	wantError(t, resp, body, 503, CodeOverloaded)
@@ -583,14 +591,7 @@ func TestGracefulShutdown(t *testing.T) {
 
 func TestShutdownDeadlineAborts(t *testing.T) {
 	h := newHarness(t, func(c *Config) { c.ShutdownTimeout = 50 * time.Millisecond })
-	h.node.gate = make(chan struct{}) // never opened: the request only ends by cancellation
-	h.node.entered = make(chan struct{}, 1)
-	inflight := make(chan error, 1)
-	go func() {
-		_, err := h.client.Status(t.Context())
-		inflight <- err
-	}()
-	<-h.node.entered
+	inflight := h.parkStatus(t) // the gate is never opened: the request only ends by cancellation
 	err := h.srv.Shutdown(t.Context())
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Shutdown past its deadline: %v", err)
@@ -704,14 +705,7 @@ func TestMetrics(t *testing.T) {
 
 func TestCloseCutsShutdownShort(t *testing.T) {
 	h := newHarness(t, nil) // ShutdownTimeout 30 s: only Close can end this
-	h.node.gate = make(chan struct{})
-	h.node.entered = make(chan struct{}, 1)
-	inflight := make(chan error, 1)
-	go func() {
-		_, err := h.client.Status(t.Context())
-		inflight <- err
-	}()
-	<-h.node.entered
+	inflight := h.parkStatus(t)
 	shutdown := make(chan error, 1)
 	go func() { shutdown <- h.srv.Shutdown(t.Context()) }()
 	addr := h.srv.Addr()
