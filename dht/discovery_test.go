@@ -49,11 +49,7 @@ func TestFindPeersStopsAtMinPeers(t *testing.T) {
 	cfg.BootstrapTimeout = time.Second
 	h := newHost(t, newGate())
 	reg := prometheus.NewRegistry()
-	r, err := New(cfg, h, testutil.Logger("finder"), WithRegisterer(reg))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = r.Close() })
+	r := newRouter(t, cfg, h, "finder", WithRegisterer(reg))
 
 	dead := multiaddr.StringCast(fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", testutil.FreePort(t)))
 	found := []peer.AddrInfo{

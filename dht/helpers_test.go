@@ -79,6 +79,18 @@ func newHost(tb testing.TB, g *gate) host.Host {
 }
 
 // p2pAddr is h's first listen address with /p2p/<id> appended.
+// newRouter is New for a test: it fails the test on error, and closes the
+// router when the test ends.
+func newRouter(tb testing.TB, cfg Config, h host.Host, name string, opts ...Option) *Router {
+	tb.Helper()
+	r, err := New(cfg, h, testutil.Logger(name), opts...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = r.Close() })
+	return r
+}
+
 func p2pAddr(tb testing.TB, h host.Host) multiaddr.Multiaddr {
 	tb.Helper()
 	addrs, err := peer.AddrInfoToP2pAddrs(&peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()})

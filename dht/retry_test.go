@@ -32,11 +32,7 @@ func TestRetryBootstrap(t *testing.T) {
 	cfg.RetryBootstrap = true
 	cfg.Bootstrap = []multiaddr.Multiaddr{multiaddr.StringCast(addr + "/p2p/" + id.String())}
 	h := newHost(t, newGate())
-	r, err := New(cfg, h, testutil.Logger("early"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = r.Close() })
+	r := newRouter(t, cfg, h, "early")
 	if err := r.Start(context.Background()); err != nil {
 		t.Fatalf("start with an absent bootstrap peer: %v", err)
 	}

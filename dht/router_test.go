@@ -274,11 +274,7 @@ func TestStartUnreachableBootstrap(t *testing.T) {
 	cfg.BootstrapTimeout = time.Second
 	cfg.Bootstrap = []multiaddr.Multiaddr{refused, silent}
 	h := newHost(t, newGate())
-	r, err := New(cfg, h, testutil.Logger("lonely"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = r.Close() })
+	r := newRouter(t, cfg, h, "lonely")
 
 	start := time.Now()
 	err = r.Start(context.Background())
@@ -434,22 +430,14 @@ func TestStartOneGoodBootstrap(t *testing.T) {
 
 	cfg := testConfig()
 	first := newHost(t, newGate())
-	r1, err := New(cfg, first, testutil.Logger("first"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = r1.Close() })
+	r1 := newRouter(t, cfg, first, "first")
 	if err := r1.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 
 	cfg.Bootstrap = []multiaddr.Multiaddr{silent, p2pAddr(t, first)}
 	h := newHost(t, newGate())
-	r2, err := New(cfg, h, testutil.Logger("second"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = r2.Close() })
+	r2 := newRouter(t, cfg, h, "second")
 	start := time.Now()
 	if err := r2.Start(context.Background()); err != nil {
 		t.Fatalf("start: %v", err)
