@@ -142,9 +142,14 @@ func (bs *blocks) reach(ctx context.Context, p peer.ID) error {
 // place returns and every attempt it started has finished. spread does not
 // wait for attempts it gave up on, so that can be later than the return.
 func (bs *blocks) place(ctx context.Context, v view, b block.Block, want int, release func()) ([]peer.ID, error) {
+	return bs.placeAmong(ctx, v.ranked(b.CID), b, want, release)
+}
+
+// placeAmong is place over the given candidates, best first.
+func (bs *blocks) placeAmong(ctx context.Context, candidates []peer.ID, b block.Block, want int, release func()) ([]peer.ID, error) {
 	l := &lease{release: release}
 	defer l.end()
-	wins, errs := spread(ctx, v.ranked(b.CID), want, bs.hedge, func(ctx context.Context, p peer.ID) (struct{}, error) {
+	wins, errs := spread(ctx, candidates, want, bs.hedge, func(ctx context.Context, p peer.ID) (struct{}, error) {
 		if !l.acquire() {
 			return struct{}{}, fmt.Errorf("overlay: %w: block %s already placed", context.Canceled, b.CID)
 		}
@@ -296,7 +301,7 @@ func (bs *blocks) PutBlob(ctx context.Context, r io.Reader) (api.PutResult, erro
 		return api.PutResult{}, err
 	}
 	record(root.CID, holders)
-	if err := bs.confirm(ctx, confirms); err != nil {
+	if err := bs.confirm(ctx, v, confirms); err != nil {
 		return api.PutResult{}, err
 	}
 	bs.metrics.putBlobs.Inc()
@@ -305,8 +310,82 @@ func (bs *blocks) PutBlob(ctx context.Context, r io.Reader) (api.PutResult, erro
 	return api.PutResult{CID: root.CID.String(), Size: m.Size, Chunks: len(m.Chunks), Replicas: want}, nil
 }
 
-// confirm tells every holder that its blocks belong to an acknowledged blob.
-func (bs *blocks) confirm(ctx context.Context, confirms map[peer.ID][]cid.Cid) error {
+// confirm tells every holder that its blocks belong to an acknowledged
+// blob, and returns once every block is confirmed on as many members as
+// placed it. A member that cannot be told (it failed after storing its
+// copies) is replaced: each of its blocks is read back from another holder
+// and placed on the next member in the block's ranking that holds none,
+// which is told instead. The failed member's copies stay tentative, so its
+// store collects them if it comes back; repair later moves the new copies
+// to the owners.
+func (bs *blocks) confirm(ctx context.Context, v view, confirms map[peer.ID][]cid.Cid) error {
+	held := map[cid.Cid]map[peer.ID]bool{}
+	for p, cs := range confirms {
+		for _, c := range cs {
+			if held[c] == nil {
+				held[c] = map[peer.ID]bool{}
+			}
+			held[c][p] = true
+		}
+	}
+	lost := map[peer.ID]bool{}
+	for len(confirms) > 0 {
+		failed, err := bs.tell(ctx, confirms)
+		if err != nil {
+			return err
+		}
+		// Each block gets as many new copies as it lost.
+		short := map[cid.Cid]int{}
+		for p, err := range failed {
+			lost[p] = true
+			for _, c := range confirms[p] {
+				delete(held[c], p)
+				short[c]++
+			}
+			bs.log.Warn("a holder could not confirm; placing its blocks on other members", "peer", p, "blocks", len(confirms[p]), "err", err)
+		}
+		var mu sync.Mutex
+		next := map[peer.ID][]cid.Cid{}
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(bs.inflight)
+		for c, n := range short {
+			var candidates []peer.ID
+			for _, q := range v.ranked(c) {
+				if !lost[q] && !held[c][q] {
+					candidates = append(candidates, q)
+				}
+			}
+			g.Go(func() error {
+				qs, err := bs.replace(gctx, c, candidates, n)
+				if err != nil {
+					return fmt.Errorf("overlay: %d holders of %s failed before confirming it, and it could not be placed again: %w", n, c, err)
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				for _, q := range qs {
+					held[c][q] = true
+					next[q] = append(next[q], c)
+				}
+				return nil
+			})
+		}
+		if err := g.Wait(); err != nil {
+			return err
+		}
+		for _, cs := range next {
+			bs.metrics.putReplaced.Add(float64(len(cs)))
+		}
+		confirms = next
+	}
+	return nil
+}
+
+// tell confirms every holder's blocks on it, in parallel. It returns the
+// remote holders that could not be told, with why; an error of the local
+// store, or of ctx, fails the whole confirm.
+func (bs *blocks) tell(ctx context.Context, confirms map[peer.ID][]cid.Cid) (map[peer.ID]error, error) {
+	var mu sync.Mutex
+	failed := map[peer.ID]error{}
 	g, gctx := errgroup.WithContext(ctx)
 	for p, cs := range confirms {
 		g.Go(func() error {
@@ -315,13 +394,35 @@ func (bs *blocks) confirm(ctx context.Context, confirms map[peer.ID][]cid.Cid) e
 			}
 			for start := 0; start < len(cs); start += confirmBatch {
 				if err := bs.remote.Confirm(gctx, p, cs[start:min(start+confirmBatch, len(cs))]); err != nil {
-					return fmt.Errorf("overlay: confirm on %s: %w", p, err)
+					if gctx.Err() != nil {
+						return gctx.Err()
+					}
+					mu.Lock()
+					defer mu.Unlock()
+					failed[p] = err
+					return nil
 				}
 			}
 			return nil
 		})
 	}
-	return g.Wait()
+	if err := g.Wait(); err != nil {
+		return nil, fmt.Errorf("overlay: confirm: %w", err)
+	}
+	return failed, nil
+}
+
+// replace reads block c from wherever it is held and stores it, tentative,
+// on the first n of candidates that take it, returning who they are.
+func (bs *blocks) replace(ctx context.Context, c cid.Cid, candidates []peer.ID, n int) ([]peer.ID, error) {
+	if len(candidates) < n {
+		return nil, fmt.Errorf("overlay: %w: %d other live members, %d copies to place", xnode.ErrUnavailable, len(candidates), n)
+	}
+	b, err := bs.fetch(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	return bs.placeAmong(ctx, candidates, b, n, nil)
 }
 
 const confirmBatch = 2048

@@ -11,6 +11,7 @@ type metrics struct {
 	repairDropped   prometheus.Counter
 	repairPasses    prometheus.Counter
 	repairedCorrupt prometheus.Counter
+	putReplaced     prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -36,9 +37,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		repairedCorrupt: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "xnode_repair_corrupt_replaced_total", Help: "Corrupt local copies replaced by an intact copy from another member.",
 		}),
+		putReplaced: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "xnode_blobs_put_replaced_blocks_total", Help: "Block copies a put placed again on another member because their holder failed before it could confirm them.",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.putBlobs, m.putBytes, m.repairBlocks, m.repairBytes, m.repairDropped, m.repairPasses, m.repairedCorrupt)
+		reg.MustRegister(m.putBlobs, m.putBytes, m.repairBlocks, m.repairBytes, m.repairDropped, m.repairPasses, m.repairedCorrupt, m.putReplaced)
 	}
 	return m
 }
