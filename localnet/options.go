@@ -41,7 +41,7 @@ type Options struct {
 	// ChainID names the network. Default "xnode-localnet".
 	ChainID string
 	// BasePort is the first port of node0; node i uses BasePort+10*i .. +3.
-	// Zero picks the first of 27000, 28000, ... 40000 whose ports are all free.
+	// Zero picks the first of 27000, 28000, ... 31000 whose ports are all free.
 	BasePort int
 	// Params are the genesis network parameters. Zero value means
 	// abci.DefaultParams() (R=3, min_members 1) with R lowered to N when N < 3.

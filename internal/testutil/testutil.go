@@ -1,8 +1,10 @@
 package testutil
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"os"
 	"testing"
@@ -42,14 +44,48 @@ func WaitFor(timeout time.Duration, cond func() bool) bool {
 }
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+//
+// The port is picked at random from [pickFrom, pickTo), below the kernel's
+// ephemeral range: the caller binds it only later, and in between any
+// outgoing connection in the process (a libp2p dial, say) takes its local
+// port from the ephemeral range, so a port from there could be gone by then.
+// When the ephemeral range starts lower than pickTo, the kernel picks.
 func FreePort(tb testing.TB) int {
 	tb.Helper()
+	if ephemeralLow() >= pickTo {
+		for range 100 {
+			port := pickFrom + rand.IntN(pickTo-pickFrom)
+			if l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+				l.Close()
+				return port
+			}
+		}
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatalf("free port: %v", err)
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// The range FreePort picks from: above the well-known and registered ports
+// services usually take, below the ports local networks of processes use
+// (localnet: 27000 to 31999) and the ephemeral range (usually 32768 up).
+const pickFrom, pickTo = 12000, 27000
+
+// ephemeralLow is the first port of the kernel's ephemeral range, or 0 when
+// it cannot be read.
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0
+	}
+	var low, high int
+	if _, err := fmt.Sscan(string(b), &low, &high); err != nil {
+		return 0
+	}
+	return low
 }
 
 // Logger returns a logger for tests: silent unless XNODE_TEST_LOG is set,

@@ -1,0 +1,23 @@
+package testutil
+
+import (
+	"net"
+	"strconv"
+	"testing"
+)
+
+// TestFreePortBindable: the port returned can be bound, and on a kernel
+// whose ephemeral range starts above pickTo it lies below that range.
+func TestFreePortBindable(t *testing.T) {
+	for range 20 {
+		port := FreePort(t)
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			t.Fatalf("port %d from FreePort: %v", port, err)
+		}
+		l.Close()
+		if ephemeralLow() >= pickTo && (port < pickFrom || port >= pickTo) {
+			t.Fatalf("port %d outside [%d, %d)", port, pickFrom, pickTo)
+		}
+	}
+}
