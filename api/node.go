@@ -122,7 +122,10 @@ type BlockLocation struct {
 // Location is the answer of GET /v1/locate/{cid}: the root's ranked owners,
 // optionally each block's, and provider records found in the DHT.
 type Location struct {
-	CID       string          `json:"cid"`
+	CID string `json:"cid"`
+	// Size is the size in bytes of the root block when it is a blob's
+	// manifest and a member served it; 0 otherwise.
+	Size      int             `json:"size,omitempty"`
 	Owners    []Owner         `json:"owners"`
 	Blocks    []BlockLocation `json:"blocks,omitempty"`
 	Providers []string        `json:"providers,omitempty"`

@@ -588,7 +588,7 @@ func (n *Node) Locate(ctx context.Context, c cid.Cid) (api.Location, error) {
 		}
 		return out
 	}
-	loc := api.Location{CID: c.String(), Owners: toOwners(0)}
+	loc := api.Location{CID: c.String(), Size: sizes[0], Owners: toOwners(0)}
 	for i := 1; i < len(cids); i++ {
 		loc.Blocks = append(loc.Blocks, api.BlockLocation{CID: cids[i].String(), Size: sizes[i], Owners: toOwners(i)})
 	}

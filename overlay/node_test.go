@@ -187,6 +187,10 @@ func TestSingleNodeBadInput(t *testing.T) {
 	if err != nil || len(loc.Blocks) != 3 {
 		t.Fatalf("locate: %+v %v", loc, err)
 	}
+	root, _ := block.Parse(res.CID)
+	if mb, err := n.Store().Get(ctx, root); err != nil || loc.Size != len(mb.Data) {
+		t.Fatalf("locate: root size %d, want its manifest's %d bytes (%v)", loc.Size, len(mb.Data), err)
+	}
 	victim, _ := block.Parse(loc.Blocks[1].CID)
 	flipByte(t, n.Store(), victim)
 	before := metricValue(t, n, "xnode_storage_integrity_failures_total")

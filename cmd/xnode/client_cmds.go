@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -191,14 +192,18 @@ func newLocateCmd(g *globals) *cobra.Command {
 				return c.Locate(ctx, args[0])
 			}, func(tw *tabwriter.Writer, loc api.Location) {
 				fmt.Fprintf(tw, "BLOCK\tSIZE\tRANK\tOWNER\tHAS\n")
-				row := func(c string, size int, owners []api.Owner) {
+				row := func(c, size string, owners []api.Owner) {
 					for _, o := range owners {
-						fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\n", short(c), size, o.Rank, o.Peer, yesNo(o.Has))
+						fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", short(c), size, o.Rank, o.Peer, yesNo(o.Has))
 					}
 				}
-				row(loc.CID+" (root)", 0, loc.Owners)
+				rootSize := "-" // not a manifest, or no member served it
+				if loc.Size > 0 {
+					rootSize = strconv.Itoa(loc.Size)
+				}
+				row(loc.CID+" (root)", rootSize, loc.Owners)
 				for _, b := range loc.Blocks {
-					row(b.CID, b.Size, b.Owners)
+					row(b.CID, strconv.Itoa(b.Size), b.Owners)
 				}
 				providers = loc.Providers
 			})

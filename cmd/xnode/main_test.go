@@ -180,6 +180,14 @@ func TestStartAndUse(t *testing.T) {
 		if r = cli(t, "", append(args, "--api", api)...); r.code != 0 || r.stdout == "" {
 			t.Fatalf("%v: %+v", args, r)
 		}
+		if args[0] == "locate" {
+			// The root's row gives its manifest's size, not 0 or "-".
+			for _, line := range strings.Split(r.stdout, "\n") {
+				if f := strings.Fields(line); len(f) > 2 && f[1] == "(root)" && (f[2] == "0" || f[2] == "-") {
+					t.Fatalf("locate: root row without its size: %q", line)
+				}
+			}
+		}
 	}
 	if r = cli(t, "", "ns", "register", "demo", "--api", api); r.code != 0 {
 		t.Fatalf("ns register: %+v", r)
