@@ -360,6 +360,7 @@ func (bs *blocks) confirm(ctx context.Context, v view, confirms map[peer.ID][]ci
 				if err != nil {
 					return fmt.Errorf("overlay: %d holders of %s failed before confirming it, and it could not be placed again: %w", n, c, err)
 				}
+				bs.metrics.putReplaced.Add(float64(len(qs)))
 				mu.Lock()
 				defer mu.Unlock()
 				for _, q := range qs {
@@ -371,9 +372,6 @@ func (bs *blocks) confirm(ctx context.Context, v view, confirms map[peer.ID][]ci
 		}
 		if err := g.Wait(); err != nil {
 			return err
-		}
-		for _, cs := range next {
-			bs.metrics.putReplaced.Add(float64(len(cs)))
 		}
 		confirms = next
 	}

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
-	"github.com/xnode/xnode/consensus"
 	"io"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 
 	"github.com/xnode/xnode"
 	"github.com/xnode/xnode/abci"
+	"github.com/xnode/xnode/consensus"
 )
 
 // GenesisProtocol serves a network's genesis to joining nodes.

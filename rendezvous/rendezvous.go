@@ -131,15 +131,15 @@ func Owners(key []byte, members []Member, r int) []Member {
 		return nil
 	}
 	r = min(r, len(members))
+	seed := keySeed(key)
+	if out, ok := ownersUniform(seed, members, r); ok {
+		return out
+	}
+
 	var buf [stackTop]scored
 	top := buf[:0]
 	if r > stackTop {
 		top = make([]scored, 0, r)
-	}
-
-	seed := keySeed(key)
-	if out, ok := ownersUniform(seed, members, r); ok {
-		return out
 	}
 	// cut is the r-th best score so far times cutSlack; set once top is full.
 	var cut float64

@@ -11,10 +11,9 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/xnode/xnode/internal/promreg"
-
 	"github.com/xnode/xnode"
 	"github.com/xnode/xnode/block"
+	"github.com/xnode/xnode/internal/promreg"
 )
 
 // RecordRef names one version of a record and what it claims.
