@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -122,7 +123,13 @@ func putFile(ctx context.Context, g *globals, c *api.Client, name string) (api.P
 		if st.IsDir() {
 			return api.PutResult{}, fmt.Errorf("%s is a directory; put takes one file (try: tar c DIR | xnode put -)", name)
 		}
-		r, size = f, st.Size()
+		r = f
+		// Only a regular file's size is its length: a pipe, FIFO or
+		// character device (/dev/stdin, <(cmd)) reports 0 or nothing
+		// meaningful, so it is streamed until EOF like standard input.
+		if st.Mode().IsRegular() {
+			size = st.Size()
+		}
 	}
 	if isTerminal(g.err) && !g.json && (size < 0 || size >= progressMin) {
 		bar := progressbar.NewOptions64(size,
@@ -163,6 +170,9 @@ func newGetCmd(g *globals) *cobra.Command {
 			if out == "" || out == "-" {
 				_, err := c.Get(cmd.Context(), args[0], g.out)
 				return g.explain(err)
+			}
+			if st, err := os.Stat(out); err == nil && st.IsDir() {
+				return fmt.Errorf("%s is a directory\nname the file to write, for example -o %s", out, filepath.Join(out, args[0]))
 			}
 			err = atomicfile.Write(out, 0o644, func(w io.Writer) error {
 				_, err := c.Get(cmd.Context(), args[0], w)

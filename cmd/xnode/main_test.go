@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -155,6 +156,32 @@ func TestStartAndUse(t *testing.T) {
 	}
 	if got, _ := os.ReadFile(out); !bytes.Equal(got, data) {
 		t.Fatal("get -o wrote different bytes")
+	}
+	// A file that is not a regular one (a FIFO, /dev/stdin, <(cmd)) has no
+	// size to send ahead: it is streamed to its end, not stored as empty.
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		if err := os.WriteFile(fifo, data, 0o600); err != nil {
+			t.Error(err)
+		}
+	}()
+	if r = cli(t, "", "put", fifo, "--api", api, "--json"); r.code != 0 || json.Unmarshal([]byte(r.stdout), &pj) != nil || pj.CID != cid || pj.Size != len(data) {
+		t.Fatalf("put FIFO --json: %+v (want cid %s, size %d)", r, cid, len(data))
+	}
+	// -o naming a directory fails before anything is fetched, and says why.
+	parent := t.TempDir()
+	dir := filepath.Join(parent, "d")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if r = cli(t, "", "get", cid, "-o", dir, "--api", api); r.code != 1 || !strings.Contains(r.stderr, "is a directory") {
+		t.Fatalf("get -o DIR: %+v", r)
+	}
+	if entries, _ := os.ReadDir(parent); len(entries) != 1 {
+		t.Fatalf("get -o DIR left %d entries beside the directory", len(entries)-1)
 	}
 	r = cli(t, "", "status", "--json", "--api", api)
 	var st struct {
