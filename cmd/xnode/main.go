@@ -83,7 +83,46 @@ Start a single-node dev network with "xnode start", then try "xnode put FILE".`,
 		newNSCmd(g), newSubmitCmd(g), newRecordCmd(g),
 		newLocalnetCmd(g), newVersionCmd(g),
 	)
+	root.Version = version
+	root.SetVersionTemplate("xnode {{.Version}}\n")
+	root.SetHelpCommand(newHelpCmd(root))
+	for _, c := range root.Commands() {
+		if c.HasSubCommands() && c.RunE == nil && c.Run == nil {
+			c.RunE = groupRun
+			c.SuggestionsMinimumDistance = 2
+		}
+	}
 	return root
+}
+
+// groupRun runs a command that only groups others (ns, localnet): alone it
+// prints its help; with an argument that names none of its subcommands it
+// is bad usage, as an unknown top-level command is.
+func groupRun(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return cmd.Help()
+	}
+	msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+	if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+		msg += fmt.Sprintf("\ndid you mean %q?", s[0])
+	}
+	return usagef("%s\nrun '%s --help' for usage", msg, cmd.CommandPath())
+}
+
+// newHelpCmd is cobra's help command, except that a topic naming no command
+// is bad usage rather than a message and success.
+func newHelpCmd(root *cobra.Command) *cobra.Command {
+	return &cobra.Command{
+		Use:   "help [command]",
+		Short: "Help about any command",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, rest, err := root.Find(args)
+			if err != nil || len(rest) > 0 {
+				return usagef("unknown help topic %q\nrun 'xnode --help' for the commands", strings.Join(args, " "))
+			}
+			return c.Help()
+		},
+	}
 }
 
 // exactArgs is cobra.ExactArgs reporting bad usage.

@@ -34,6 +34,9 @@ func TestBadUsageExitsTwo(t *testing.T) {
 	for _, args := range [][]string{
 		{"status", "--bogus"},
 		{"nosuchcommand"},
+		{"ns", "frob"},
+		{"localnet", "frob"},
+		{"help", "frob"},
 		{"get", "not-a-cid", "--home", home},
 		{"get"},
 		{"put"},
@@ -83,6 +86,9 @@ func TestActionableFailuresExitOne(t *testing.T) {
 }
 
 func TestVersion(t *testing.T) {
+	if r := cli(t, "", "--version"); r.code != 0 || !strings.HasPrefix(r.stdout, "xnode ") {
+		t.Fatalf("--version: %+v", r)
+	}
 	r := cli(t, "", "version", "--json")
 	var v map[string]string
 	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &v) != nil || v["version"] == "" {
