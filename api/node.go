@@ -123,9 +123,14 @@ type BlockLocation struct {
 // optionally each block's, and provider records found in the DHT.
 type Location struct {
 	CID string `json:"cid"`
-	// Size is the size in bytes of the root block when it is a blob's
-	// manifest and a member served it; 0 otherwise.
-	Size      int             `json:"size,omitempty"`
+	// Size is the size in bytes of the blob when the root is a manifest
+	// that a member served; 0 otherwise.
+	Size uint64 `json:"size,omitempty"`
+	// BlockSize is the size in bytes of the root block itself, known when
+	// a member served it; 0 otherwise.
+	BlockSize int `json:"block_size,omitempty"`
+	// Owners are the root's owners in rank order. A CID no member holds
+	// still has owners: the members it would be placed on, none with Has.
 	Owners    []Owner         `json:"owners"`
 	Blocks    []BlockLocation `json:"blocks,omitempty"`
 	Providers []string        `json:"providers,omitempty"`

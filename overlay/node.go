@@ -560,15 +560,19 @@ func addrStrings(mas []multiaddr.Multiaddr) []string {
 
 // Locate ranks the owners of a blob's root and of each of its chunks and
 // probes which of them hold each block; it also lists DHT providers of the
-// root (api.Node).
+// root (api.Node). Placement is computed, not looked up, so a CID no member
+// holds is answered too: its owners are where it would be placed, and none
+// has it.
 func (n *Node) Locate(ctx context.Context, c cid.Cid) (api.Location, error) {
 	v := n.liveView()
 	cids := []cid.Cid{c}
 	sizes := []int{0}
+	var blobSize uint64
 	if block.IsManifest(c) {
 		if mb, err := n.blocks.fetch(ctx, c); err == nil {
 			sizes[0] = len(mb.Data)
 			if m, err := block.DecodeManifest(mb.Data); err == nil {
+				blobSize = m.Size
 				for _, ch := range m.Chunks {
 					cids = append(cids, ch.CID)
 					sizes = append(sizes, int(ch.Size))
@@ -588,7 +592,7 @@ func (n *Node) Locate(ctx context.Context, c cid.Cid) (api.Location, error) {
 		}
 		return out
 	}
-	loc := api.Location{CID: c.String(), Size: sizes[0], Owners: toOwners(0)}
+	loc := api.Location{CID: c.String(), Size: blobSize, BlockSize: sizes[0], Owners: toOwners(0)}
 	for i := 1; i < len(cids); i++ {
 		loc.Blocks = append(loc.Blocks, api.BlockLocation{CID: cids[i].String(), Size: sizes[i], Owners: toOwners(i)})
 	}
@@ -599,19 +603,7 @@ func (n *Node) Locate(ctx context.Context, c cid.Cid) (api.Location, error) {
 			loc.Providers = append(loc.Providers, ai.ID.String())
 		}
 	}
-	if len(cids) == 1 && !anyHas(has[0]) && len(loc.Providers) == 0 {
-		return loc, fmt.Errorf("overlay: %w: no member holds %s", xnode.ErrNotFound, c)
-	}
 	return loc, nil
-}
-
-func anyHas(m map[peer.ID]bool) bool {
-	for _, h := range m {
-		if h {
-			return true
-		}
-	}
-	return false
 }
 
 var _ api.Node = (*Node)(nil)

@@ -188,8 +188,14 @@ func TestSingleNodeBadInput(t *testing.T) {
 		t.Fatalf("locate: %+v %v", loc, err)
 	}
 	root, _ := block.Parse(res.CID)
-	if mb, err := n.Store().Get(ctx, root); err != nil || loc.Size != len(mb.Data) {
-		t.Fatalf("locate: root size %d, want its manifest's %d bytes (%v)", loc.Size, len(mb.Data), err)
+	if mb, err := n.Store().Get(ctx, root); err != nil || loc.BlockSize != len(mb.Data) || loc.Size != uint64(len(data)) {
+		t.Fatalf("locate: root block %d bytes and blob %d, want the manifest's %d and %d (%v)", loc.BlockSize, loc.Size, len(mb.Data), len(data), err)
+	}
+	// A well-formed CID no member holds is located too: its owners are
+	// where it would be placed, and none has it.
+	nowhere := block.NewRaw([]byte("held by no member")).CID
+	if nl, err := c.Locate(ctx, nowhere.String()); err != nil || nl.CID != nowhere.String() || len(nl.Owners) != 1 || nl.Owners[0].Has || nl.Size != 0 || len(nl.Blocks) != 0 {
+		t.Fatalf("locate of an unknown CID: %+v %v", nl, err)
 	}
 	victim, _ := block.Parse(loc.Blocks[1].CID)
 	flipByte(t, n.Store(), victim)

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -197,7 +198,10 @@ func newLocateCmd(g *globals) *cobra.Command {
 			if _, err := block.Parse(args[0]); err != nil {
 				return usageError{err}
 			}
-			var providers []string
+			var (
+				providers []string
+				held      bool
+			)
 			err := show(g, cmd.Context(), func(c *api.Client, ctx context.Context) (api.Location, error) {
 				return c.Locate(ctx, args[0])
 			}, func(tw *tabwriter.Writer, loc api.Location) {
@@ -207,20 +211,27 @@ func newLocateCmd(g *globals) *cobra.Command {
 						fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", short(c), size, o.Rank, o.Peer, yesNo(o.Has))
 					}
 				}
-				rootSize := "-" // not a manifest, or no member served it
-				if loc.Size > 0 {
-					rootSize = strconv.Itoa(loc.Size)
+				rootSize := "-" // no member served the root
+				if loc.BlockSize > 0 {
+					rootSize = strconv.Itoa(loc.BlockSize)
 				}
 				row(loc.CID+" (root)", rootSize, loc.Owners)
 				for _, b := range loc.Blocks {
 					row(b.CID, strconv.Itoa(b.Size), b.Owners)
 				}
+				held = slices.ContainsFunc(loc.Owners, func(o api.Owner) bool { return o.Has })
 				providers = loc.Providers
 			})
-			if err == nil && len(providers) > 0 {
+			if err != nil {
+				return err
+			}
+			if len(providers) > 0 {
 				fmt.Fprintf(g.out, "DHT providers of the root: %s\n", strings.Join(providers, ", "))
 			}
-			return err
+			if !held && len(providers) == 0 && !g.json {
+				fmt.Fprintf(g.err, "no member holds %s; the owners above are where it would be placed\n", args[0])
+			}
+			return nil
 		},
 	}
 }

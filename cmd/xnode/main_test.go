@@ -222,6 +222,11 @@ func TestStartAndUse(t *testing.T) {
 			}
 		}
 	}
+	// A CID no member holds: its would-be owners, and a note saying so.
+	r = cli(t, "", "locate", "bafyreiadmknnpcv3xqwljeovs3qdruf2jlxylnnlrgsbndqhjmitxz3jre", "--api", api)
+	if r.code != 0 || !strings.Contains(r.stdout, "(root)") || !strings.Contains(r.stderr, "no member holds") {
+		t.Fatalf("locate of an unknown CID: %+v", r)
+	}
 	if r = cli(t, "", "ns", "register", "demo", "--api", api); r.code != 0 {
 		t.Fatalf("ns register: %+v", r)
 	}
