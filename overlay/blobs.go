@@ -27,6 +27,7 @@ type localBlocks interface {
 	Has(ctx context.Context, c cid.Cid) (bool, error)
 	HasMany(ctx context.Context, cs []cid.Cid) ([]bool, error)
 	Confirm(ctx context.Context, cs []cid.Cid) error
+	Abandon(ctx context.Context, cs []cid.Cid) (int, error)
 	Tentative(ctx context.Context, c cid.Cid) (bool, error)
 	Delete(ctx context.Context, c cid.Cid) error
 	ForEach(ctx context.Context, fn func(c cid.Cid, size int) error) error
@@ -38,6 +39,7 @@ type remoteBlocks interface {
 	GetBlock(ctx context.Context, p peer.ID, c cid.Cid) (block.Block, error)
 	HasMany(ctx context.Context, p peer.ID, cs []cid.Cid) ([]bool, error)
 	Confirm(ctx context.Context, p peer.ID, cs []cid.Cid) error
+	Abandon(ctx context.Context, p peer.ID, cs []cid.Cid) error
 }
 
 // router is the DHT: the fallback for finding a block during churn, and for
@@ -72,8 +74,14 @@ type blocks struct {
 	log        *slog.Logger
 	metrics    *metrics
 
-	wg sync.WaitGroup // background provides
+	wg sync.WaitGroup // background provides and abandons
 	bg context.Context
+
+	// claims counts, per CID, this node's puts in flight that place it. A
+	// failed put deletes only the local tentative copies no other put of
+	// this node still claims (see abandon).
+	claimsMu sync.Mutex
+	claims   map[cid.Cid]int
 
 	// chunks recycles the buffers a put reads chunks into (*[]byte of
 	// chunkSize bytes): a fresh megabyte per chunk costs page faults and
@@ -220,9 +228,100 @@ func (l *lease) settle() {
 
 // PutBlob streams r into chunks, places each on its owners in parallel, then
 // the manifest, then confirms every copy. It returns only when min(R, live
-// members) members hold every block durably; on any error nothing is
-// acknowledged and the tentative copies are left to GC.
+// members) members hold every block durably. On any error nothing is
+// acknowledged, and the tentative copies it placed are deleted (see
+// abandon); what a holder could not be told of, its GC collects.
 func (bs *blocks) PutBlob(ctx context.Context, r io.Reader) (api.PutResult, error) {
+	ps := &putState{placed: map[peer.ID][]cid.Cid{}}
+	res, err := bs.putBlob(ctx, r, ps)
+	bs.settle(ps, err)
+	return res, err
+}
+
+// putState is what one put has claimed and placed, for settle.
+type putState struct {
+	mu      sync.Mutex
+	claimed []cid.Cid
+	placed  map[peer.ID][]cid.Cid // holder → the copies it took, tentative
+}
+
+func (ps *putState) record(c cid.Cid, holders []peer.ID) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	for _, p := range holders {
+		ps.placed[p] = append(ps.placed[p], c)
+	}
+}
+
+// claim notes that a put of this node is about to place c.
+func (bs *blocks) claim(ps *putState, c cid.Cid) {
+	bs.claimsMu.Lock()
+	defer bs.claimsMu.Unlock()
+	if bs.claims == nil {
+		bs.claims = map[cid.Cid]int{}
+	}
+	bs.claims[c]++
+	ps.mu.Lock()
+	ps.claimed = append(ps.claimed, c)
+	ps.mu.Unlock()
+}
+
+// settle ends a put: it drops the put's claims and, if the put failed,
+// abandons its copies. The local ones no other put of this node claims are
+// deleted before it returns, so a refused upload leaves nothing stored here;
+// the other holders are told in the background.
+//
+// Another member's put of the same bytes may lose a tentative copy to this;
+// its confirm then fails on that copy and it places the block again, so
+// nothing acknowledged is lost (storage.Store.Confirm).
+func (bs *blocks) settle(ps *putState, putErr error) {
+	bs.claimsMu.Lock()
+	defer bs.claimsMu.Unlock()
+	for _, c := range ps.claimed {
+		if bs.claims[c]--; bs.claims[c] <= 0 {
+			delete(bs.claims, c)
+		}
+	}
+	if putErr == nil {
+		return
+	}
+	// Held under claimsMu, so no put of this node claims one of these
+	// between the check and the delete.
+	var mine []cid.Cid
+	for _, c := range ps.placed[bs.self] {
+		if bs.claims[c] == 0 {
+			mine = append(mine, c)
+		}
+	}
+	if len(mine) > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		n, err := bs.local.Abandon(ctx, mine)
+		cancel()
+		bs.metrics.putAbandoned.Add(float64(n))
+		if err != nil {
+			bs.log.Warn("could not delete a failed put's copies; GC will", "blocks", len(mine), "err", err)
+		}
+	}
+	if bs.bg == nil {
+		return
+	}
+	for p, cs := range ps.placed {
+		if p == bs.self {
+			continue
+		}
+		bs.wg.Add(1)
+		go func() {
+			defer bs.wg.Done()
+			ctx, cancel := context.WithTimeout(bs.bg, bs.attemptTO)
+			defer cancel()
+			if err := bs.remote.Abandon(ctx, p, cs); err != nil && bs.bg.Err() == nil {
+				bs.log.Debug("could not tell a holder a put failed; its GC will collect the copies", "peer", p, "blocks", len(cs), "err", err)
+			}
+		}()
+	}
+}
+
+func (bs *blocks) putBlob(ctx context.Context, r io.Reader, ps *putState) (api.PutResult, error) {
 	v := bs.view()
 	if v.size() < bs.minMembers {
 		return api.PutResult{}, fmt.Errorf("%w: %d live, need %d", ErrTooFewMembers, v.size(), bs.minMembers)
@@ -233,17 +332,9 @@ func (bs *blocks) PutBlob(ctx context.Context, r io.Reader) (api.PutResult, erro
 		return api.PutResult{}, err
 	}
 	var (
-		mu       sync.Mutex
-		confirms = map[peer.ID][]cid.Cid{}
-		refs     []block.ChunkRef // filled by index, as chunks are hashed in parallel
+		mu   sync.Mutex
+		refs []block.ChunkRef // filled by index, as chunks are hashed in parallel
 	)
-	record := func(c cid.Cid, holders []peer.ID) {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, p := range holders {
-			confirms[p] = append(confirms[p], c)
-		}
-	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(bs.inflight)
 	var readErr error
@@ -271,12 +362,10 @@ func (bs *blocks) PutBlob(ctx context.Context, r io.Reader) (api.PutResult, erro
 			mu.Lock()
 			refs[i].CID = b.CID
 			mu.Unlock()
+			bs.claim(ps, b.CID)
 			holders, err := bs.place(gctx, v, b, want, func() { bs.chunks.Put(buf) })
-			if err != nil {
-				return err
-			}
-			record(b.CID, holders)
-			return nil
+			ps.record(b.CID, holders) // those that took it, also when too few did
+			return err
 		})
 	}
 	if err := g.Wait(); err != nil {
@@ -296,12 +385,13 @@ func (bs *blocks) PutBlob(ctx context.Context, r io.Reader) (api.PutResult, erro
 	if err != nil {
 		return api.PutResult{}, err
 	}
+	bs.claim(ps, root.CID)
 	holders, err := bs.place(ctx, v, root, want, nil)
+	ps.record(root.CID, holders)
 	if err != nil {
 		return api.PutResult{}, err
 	}
-	record(root.CID, holders)
-	if err := bs.confirm(ctx, v, confirms); err != nil {
+	if err := bs.confirm(ctx, v, ps.placed); err != nil {
 		return api.PutResult{}, err
 	}
 	bs.metrics.putBlobs.Inc()
@@ -379,8 +469,9 @@ func (bs *blocks) confirm(ctx context.Context, v view, confirms map[peer.ID][]ci
 }
 
 // tell confirms every holder's blocks on it, in parallel. It returns the
-// remote holders that could not be told, with why; an error of the local
-// store, or of ctx, fails the whole confirm.
+// holders that could not be told, with why: remote ones that failed, and
+// this node when its store no longer holds a copy. Any other error of the
+// local store, or of ctx, fails the whole confirm.
 func (bs *blocks) tell(ctx context.Context, confirms map[peer.ID][]cid.Cid) (map[peer.ID]error, error) {
 	var mu sync.Mutex
 	failed := map[peer.ID]error{}
@@ -388,7 +479,17 @@ func (bs *blocks) tell(ctx context.Context, confirms map[peer.ID][]cid.Cid) (map
 	for p, cs := range confirms {
 		g.Go(func() error {
 			if p == bs.self {
-				return bs.local.Confirm(gctx, cs)
+				err := bs.local.Confirm(gctx, cs)
+				if errors.Is(err, xnode.ErrNotFound) {
+					// A copy went before it was confirmed (another
+					// member's failed put abandoned it): place it
+					// elsewhere, as for a holder that failed.
+					mu.Lock()
+					defer mu.Unlock()
+					failed[p] = err
+					return nil
+				}
+				return err
 			}
 			for start := 0; start < len(cs); start += confirmBatch {
 				if err := bs.remote.Confirm(gctx, p, cs[start:min(start+confirmBatch, len(cs))]); err != nil {

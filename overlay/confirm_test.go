@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -113,6 +114,20 @@ func (m *memberStores) Confirm(_ context.Context, p peer.ID, cs []cid.Cid) error
 			return fmt.Errorf("%w: confirm of %s, not held", xnode.ErrNotFound, c)
 		}
 		m.confirmed[p][c] = true
+	}
+	return nil
+}
+
+func (m *memberStores) Abandon(_ context.Context, p peer.ID, cs []cid.Cid) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.down(p); err != nil {
+		return err
+	}
+	for _, c := range cs {
+		if !m.confirmed[p][c] {
+			delete(m.held[p], c)
+		}
 	}
 	return nil
 }
@@ -260,5 +275,89 @@ func TestPutFailsWhenNoMemberCanReplaceHolder(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "could not be placed again") {
 		t.Fatalf("put: %v, want it to say the copies could not be placed again", err)
+	}
+}
+
+// TestFailedPutAbandonsOnlyUnclaimedCopies: a failed put deletes its local
+// tentative copies, except those another put of this node in flight
+// claims; that put's own failure then deletes them.
+func TestFailedPutAbandonsOnlyUnclaimedCopies(t *testing.T) {
+	ctx := context.Background()
+	bs, local := confirmPath(t, newMemberStores())
+	shared := block.NewRaw([]byte("placed by both puts"))
+	own := block.NewRaw([]byte("placed by the first put only"))
+	first := &putState{placed: map[peer.ID][]cid.Cid{}}
+	second := &putState{placed: map[peer.ID][]cid.Cid{}}
+	for _, b := range []block.Block{shared, own} {
+		bs.claim(first, b.CID)
+		if err := local.PutHashed(ctx, b, true); err != nil {
+			t.Fatal(err)
+		}
+		first.record(b.CID, []peer.ID{"self"})
+	}
+	bs.claim(second, shared.CID)
+	second.record(shared.CID, []peer.ID{"self"})
+
+	bs.settle(first, errors.New("the client went away"))
+	has, _ := local.HasMany(ctx, []cid.Cid{shared.CID, own.CID})
+	if !has[0] || has[1] {
+		t.Fatalf("after the first put failed: has %v, want the shared copy kept and its own deleted", has)
+	}
+	bs.settle(second, errors.New("this one failed too"))
+	if ok, _ := local.Has(ctx, shared.CID); ok {
+		t.Fatal("the shared copy outlived both failed puts")
+	}
+	if len(bs.claims) != 0 {
+		t.Fatalf("claims left behind: %v", bs.claims)
+	}
+	// A put that succeeds abandons nothing, and leaves no claims.
+	ok := &putState{placed: map[peer.ID][]cid.Cid{}}
+	bs.claim(ok, own.CID)
+	if err := local.PutHashed(ctx, own, true); err != nil {
+		t.Fatal(err)
+	}
+	ok.record(own.CID, []peer.ID{"self"})
+	bs.settle(ok, nil)
+	if held, _ := local.Has(ctx, own.CID); !held || len(bs.claims) != 0 {
+		t.Fatalf("after a put that succeeded: held %v, claims %v", held, bs.claims)
+	}
+}
+
+// TestConfirmReplacesLocalCopyAbandonedMeanwhile: when this node's own
+// tentative copy is gone by the time it is confirmed (another member's
+// failed put of the same bytes abandoned it), the block is placed on the
+// next member instead, and the put still ends with R confirmed copies.
+func TestConfirmReplacesLocalCopyAbandonedMeanwhile(t *testing.T) {
+	ctx := context.Background()
+	remote := newMemberStores()
+	bs, local := confirmPath(t, remote, "a", "b", "c")
+	v := bs.view()
+	b := block.NewRaw([]byte("a block whose local copy is abandoned"))
+	placed := map[peer.ID][]cid.Cid{}
+	for _, p := range v.ranked(b.CID)[:3] {
+		if err := bs.storeOn(ctx, p, b, true, true); err != nil {
+			t.Fatal(err)
+		}
+		placed[p] = append(placed[p], b.CID)
+	}
+	if len(placed["self"]) == 0 {
+		// Make self a holder whatever the ranking: the case under test.
+		if err := local.PutHashed(ctx, b, true); err != nil {
+			t.Fatal(err)
+		}
+		for p := range placed {
+			delete(placed, p)
+			break
+		}
+		placed["self"] = []cid.Cid{b.CID}
+	}
+	if n, err := local.Abandon(ctx, []cid.Cid{b.CID}); err != nil || n != 1 {
+		t.Fatalf("abandon: %d %v", n, err)
+	}
+	if err := bs.confirm(ctx, v, placed); err != nil {
+		t.Fatalf("confirm after the local copy went: %v", err)
+	}
+	if on := remote.confirmedOn(t, "self", local, b.CID); len(on) != 3 || slices.Contains(on, "self") {
+		t.Fatalf("confirmed on %v, want 3 other members", on)
 	}
 }

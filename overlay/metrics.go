@@ -12,6 +12,7 @@ type metrics struct {
 	repairPasses    prometheus.Counter
 	repairedCorrupt prometheus.Counter
 	putReplaced     prometheus.Counter
+	putAbandoned    prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -40,9 +41,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		putReplaced: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "xnode_blobs_put_replaced_blocks_total", Help: "Block copies a put placed again on another member because their holder failed before it could confirm them.",
 		}),
+		putAbandoned: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "xnode_blobs_put_abandoned_blocks_total", Help: "Tentative local copies deleted at once because the put they were written for failed.",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.putBlobs, m.putBytes, m.repairBlocks, m.repairBytes, m.repairDropped, m.repairPasses, m.repairedCorrupt, m.putReplaced)
+		reg.MustRegister(m.putBlobs, m.putBytes, m.repairBlocks, m.repairBytes, m.repairDropped, m.repairPasses, m.repairedCorrupt, m.putReplaced, m.putAbandoned)
 	}
 	return m
 }

@@ -143,20 +143,32 @@ func TestSingleNodeBadInput(t *testing.T) {
 	if u := usage(); u.Blocks != 0 {
 		t.Fatalf("oversized put stored %d blocks", u.Blocks)
 	}
-	// Streamed without a length, the limit trips mid-body: 413, no root, and
-	// the chunks already written are tentative orphans that GC removes.
+	// Streamed without a length, the limit trips mid-body, after chunks
+	// were written: 413, and by then the failed put has deleted its
+	// tentative copies, so nothing stays stored.
 	if _, err := c.Put(ctx, io.MultiReader(bytes.NewReader(randomBytes(5<<20)))); !errors.Is(err, xnode.ErrTooLarge) {
 		t.Fatalf("oversized streamed put: %v", err)
 	}
-	// A client that disconnects mid-upload: no root is acknowledged.
+	abandoned := metricValue(t, n, "xnode_blobs_put_abandoned_blocks_total")
+	if u := usage(); u.Blocks != 0 || abandoned < 1 {
+		t.Fatalf("oversized streamed put: %d blocks stored after the 413, %v abandoned", u.Blocks, abandoned)
+	}
+	// A client that disconnects mid-upload, after its first chunk: no root
+	// is acknowledged, and its copies go the same way.
 	conn, err := net.Dial("tcp", strings.TrimPrefix(n.APIURL(), "http://"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	fmt.Fprintf(conn, "POST /v1/blobs HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", 2<<20)
 	conn.Write(randomBytes(1<<20 + 10))
+	tu.Eventually(t, 10*time.Second, func() bool { return usage().Blocks >= 1 }, "the first chunk of the upload reached the store")
 	conn.Close()
-	tu.Eventually(t, 10*time.Second, func() bool { return usage().Blocks >= 1 }, "the first chunk of the aborted upload reached the store")
+	tu.Eventually(t, 10*time.Second, func() bool {
+		return metricValue(t, n, "xnode_blobs_put_abandoned_blocks_total") > abandoned
+	}, "the aborted upload's first chunk was abandoned")
+	if u := usage(); u.Blocks != 0 {
+		t.Fatalf("an aborted upload left %d blocks", u.Blocks)
+	}
 	var roots int
 	n.Store().ForEach(ctx, func(c2 cidT, _ int) error {
 		if block.IsManifest(c2) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -371,7 +372,10 @@ func (s *Store) verify(b block.Block) error {
 
 // Confirm marks blocks as part of an acknowledged blob, so GC keeps them,
 // and (with SyncWrites) makes every write so far durable before it returns.
-// Unknown CIDs are ignored.
+// It confirms every block it holds, and fails with ErrNotFound if any of
+// cids is not held: a copy that is gone (abandoned by a failed put of the
+// same bytes, collected, or dropped as corrupt) must not be counted as
+// stored, so the putter places it again or fails.
 func (s *Store) Confirm(ctx context.Context, cids []cid.Cid) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("storage: confirm: %w", err)
@@ -380,25 +384,74 @@ func (s *Store) Confirm(ctx context.Context, cids []cid.Cid) error {
 		return err
 	}
 	defer s.release()
+	missing := make([]bool, len(cids))
 	_, err := s.update(len(cids), func(txn *badger.Txn, i int, _ *delta) error {
+		missing[i] = false // a transaction rerun after a conflict reads again
 		if !cids[i].Defined() {
 			return nil
 		}
-		k := tentativeKey(cids[i])
-		switch _, err := txn.Get(k); {
-		case errors.Is(err, badger.ErrKeyNotFound):
-			return nil
+		st, err := readState(txn, cids[i])
+		switch {
 		case err != nil:
 			return err
+		case !st.exists:
+			missing[i] = true
+			return nil
+		case st.tentative:
+			return txn.Delete(tentativeKey(cids[i]))
 		}
-		return txn.Delete(k)
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("storage: confirm: %w", err)
 	}
 	// Always sync: the blocks being confirmed may have been written
 	// tentatively, without a sync, even if no tentative mark changed here.
-	return s.sync("confirm")
+	if err := s.sync("confirm"); err != nil {
+		return err
+	}
+	if i := slices.Index(missing, true); i >= 0 {
+		n := 0
+		for _, m := range missing {
+			if m {
+				n++
+			}
+		}
+		return fmt.Errorf("storage: confirm: %w: %d of %d blocks not held, the first %s", xnode.ErrNotFound, n, len(cids), cids[i])
+	}
+	return nil
+}
+
+// Abandon deletes those of cids that are still tentative: copies written
+// for a put that failed, so nothing of it stays stored. Confirmed blocks,
+// and blocks not held, are left as they are. It returns how many it deleted.
+//
+// A put of the same bytes still in flight elsewhere may lose its tentative
+// copy here; its Confirm then fails (see Confirm), and it places the block
+// again or fails, so nothing acknowledged is lost.
+func (s *Store) Abandon(ctx context.Context, cids []cid.Cid) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("storage: abandon: %w", err)
+	}
+	if err := s.acquire(); err != nil {
+		return 0, err
+	}
+	defer s.release()
+	d, err := s.update(len(cids), func(txn *badger.Txn, i int, d *delta) error {
+		if !cids[i].Defined() {
+			return nil
+		}
+		st, err := readState(txn, cids[i])
+		if err != nil || !st.exists || !st.tentative {
+			return err
+		}
+		return deleteOne(txn, cids[i], d)
+	})
+	s.apply(d)
+	if err != nil {
+		return int(-d.blocks), fmt.Errorf("storage: abandon: %w", err)
+	}
+	return int(-d.blocks), nil
 }
 
 // Get returns the block named c after checking its bytes against c. A stored

@@ -344,9 +344,11 @@ func TestOrphanGC(t *testing.T) {
 	if err := s.Put(ctx, sticky, true); err != nil {
 		t.Fatal(err)
 	}
+	// A CID not held fails the confirm, and the held ones are confirmed
+	// all the same.
 	unknown := randBlock(t, 1).CID
-	if err := s.Confirm(ctx, []cid.Cid{confirmed.CID, unknown, cid.Undef}); err != nil {
-		t.Fatal(err)
+	if err := s.Confirm(ctx, []cid.Cid{confirmed.CID, unknown, cid.Undef}); !errors.Is(err, xnode.ErrNotFound) || !strings.Contains(err.Error(), unknown.String()) {
+		t.Fatalf("confirm with a CID not held: %v", err)
 	}
 	clock.Advance(grace / 2)
 	if err := s.PutMany(ctx, []block.Block{young, refreshed}, true); err != nil {
@@ -728,5 +730,49 @@ func TestMetricsPerRegistry(t *testing.T) {
 	defer s3.Close()
 	if err := s3.Put(context.Background(), randBlock(t, 10), false); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestAbandon: a failed put's tentative copies are deleted at once, and
+// nothing else is: not confirmed blocks, not blocks stored confirmed. A put
+// of the same bytes whose copy was abandoned finds out at its confirm.
+func TestAbandon(t *testing.T) {
+	ctx := context.Background()
+	s, reg := open(t, t.TempDir())
+	loose := randBlock(t, 1<<20) // tentative: abandoned
+	loose2 := randBlock(t, 300)  // tentative: abandoned
+	settled := randBlock(t, 200) // tentative, then confirmed: kept
+	stored := randBlock(t, 100)  // stored confirmed: kept
+	if err := s.PutMany(ctx, []block.Block{loose, loose2, settled}, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Put(ctx, stored, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Confirm(ctx, []cid.Cid{settled.CID}); err != nil {
+		t.Fatal(err)
+	}
+	before := s.Usage()
+	n, err := s.Abandon(ctx, []cid.Cid{loose.CID, settled.CID, stored.CID, loose2.CID, randBlock(t, 1).CID, cid.Undef})
+	if err != nil || n != 2 {
+		t.Fatalf("abandon = %d, %v; want the 2 tentative blocks", n, err)
+	}
+	has, _ := s.HasMany(ctx, []cid.Cid{loose.CID, loose2.CID, settled.CID, stored.CID})
+	if fmt.Sprint(has) != "[false false true true]" {
+		t.Fatalf("after abandon: has %v", has)
+	}
+	if u := s.Usage(); u.Blocks != before.Blocks-2 || u.Bytes != before.Bytes-int64(len(loose.Data)+len(loose2.Data)) {
+		t.Fatalf("usage %+v after abandon, was %+v", u, before)
+	}
+	if v := metric(t, reg, "xnode_storage_blocks"); v != float64(before.Blocks-2) {
+		t.Fatalf("blocks gauge = %v", v)
+	}
+	// Another put of loose's bytes, whose tentative copy went with it, is
+	// told so when it confirms, rather than counting a copy that is gone.
+	if err := s.Confirm(ctx, []cid.Cid{settled.CID, loose.CID}); !errors.Is(err, xnode.ErrNotFound) {
+		t.Fatalf("confirm of an abandoned block: %v", err)
+	}
+	if _, err := s.Abandon(ctx, nil); err != nil {
+		t.Fatalf("abandon of nothing: %v", err)
 	}
 }

@@ -91,6 +91,21 @@ func (s *Service) Confirm(ctx context.Context, p peer.ID, cs []cid.Cid) error {
 	return nil
 }
 
+// Abandon tells p that the put its tentative copies of cs were for has
+// failed, so it deletes those still tentative. Lists longer than MaxBatch
+// go out as several requests.
+func (s *Service) Abandon(ctx context.Context, p peer.ID, cs []cid.Cid) error {
+	if err := checkAll(cs); err != nil {
+		return fmt.Errorf("abandon on %s: %w", p, err)
+	}
+	for batch := range chunks(cs, s.cfg.MaxBatch) {
+		if _, err := s.roundTrip(ctx, p, opAbandon, encodeBatch(opAbandon, batch)); err != nil {
+			return fmt.Errorf("abandon %d cids on %s: %w", len(batch), p, err)
+		}
+	}
+	return nil
+}
+
 func checkAll(cs []cid.Cid) error {
 	for _, c := range cs {
 		if err := block.Check(c); err != nil {

@@ -134,6 +134,20 @@ func (m *memStore) Confirm(_ context.Context, cs []cid.Cid) error {
 	return nil
 }
 
+func (m *memStore) Abandon(_ context.Context, cs []cid.Cid) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for _, c := range cs {
+		if _, ok := m.blocks[c]; ok && m.tentative[c] {
+			delete(m.blocks, c)
+			delete(m.tentative, c)
+			n++
+		}
+	}
+	return n, nil
+}
+
 func (m *memStore) has(c cid.Cid) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()

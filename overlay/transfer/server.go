@@ -192,6 +192,19 @@ func (s *Service) serve(ctx context.Context, log *slog.Logger, payload []byte) [
 			return [][]byte{failure(statusInternal, "store failed")}
 		}
 		return [][]byte{{statusOK}}
+
+	case opAbandon:
+		// Only tentative copies go: a peer can undo an unacknowledged put,
+		// never a confirmed block.
+		n, err := s.store.Abandon(ctx, req.cids)
+		if err != nil {
+			log.Error("transfer: store abandon", "n", len(req.cids), "err", err)
+			return [][]byte{failure(statusInternal, "store failed")}
+		}
+		if n > 0 {
+			log.Debug("transfer: abandoned tentative copies of a failed put", "blocks", n)
+		}
+		return [][]byte{{statusOK}}
 	}
 	// decodeRequest refuses unknown ops; this is a guard, not a path.
 	return [][]byte{failure(statusBadRequest, "unknown op")}

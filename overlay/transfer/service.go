@@ -41,8 +41,12 @@ type LocalStore interface {
 	Get(ctx context.Context, c cid.Cid) (block.Block, error)
 	// HasMany reports, for each CID, whether the store holds it.
 	HasMany(ctx context.Context, cs []cid.Cid) ([]bool, error)
-	// Confirm turns tentative copies into confirmed ones.
+	// Confirm turns tentative copies into confirmed ones; a CID not held
+	// fails it with xnode.ErrNotFound.
 	Confirm(ctx context.Context, cs []cid.Cid) error
+	// Abandon deletes the copies of cs that are still tentative, and
+	// returns how many it deleted.
+	Abandon(ctx context.Context, cs []cid.Cid) (int, error)
 }
 
 // Errors the client side returns. Each wraps one of the root error kinds.

@@ -87,6 +87,23 @@ func TestRoundTrips(t *testing.T) {
 	if err := a.svc.Confirm(ctx, b.h.ID(), []cid.Cid{missing}); !errors.Is(err, xnode.ErrNotFound) {
 		t.Fatalf("confirm missing: %v, want not found", err)
 	}
+	// Abandon deletes tentative copies only: the confirmed blocks stay,
+	// a fresh tentative one goes, and a CID not held is no error.
+	loose := randomBlock(t, 1000)
+	if err := a.svc.PutBlock(ctx, b.h.ID(), loose, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.svc.Abandon(ctx, b.h.ID(), append([]cid.Cid{loose.CID, missing}, cs...)); err != nil {
+		t.Fatalf("abandon: %v", err)
+	}
+	if b.store.has(loose.CID) {
+		t.Fatal("abandon kept a tentative copy")
+	}
+	for _, c := range cs {
+		if !b.store.has(c) {
+			t.Fatalf("abandon deleted confirmed block %s", c)
+		}
+	}
 	// An empty list needs no request.
 	if has, err := a.svc.HasMany(ctx, b.h.ID(), nil); err != nil || len(has) != 0 {
 		t.Fatalf("has of nothing: %v %v", has, err)
@@ -98,7 +115,7 @@ func TestRoundTrips(t *testing.T) {
 		dir, op string
 		want    float64
 	}{
-		{a.svc, "out", "put", n}, {b.svc, "in", "put", n},
+		{a.svc, "out", "put", n + 1}, {b.svc, "in", "put", n + 1}, // and loose
 		{b.svc, "out", "get", n}, {a.svc, "in", "get", n},
 	} {
 		if got := promtest.ToFloat64(tc.s.m.blocks.WithLabelValues(tc.dir, tc.op)); got != tc.want {
@@ -273,6 +290,8 @@ func TestHostileMalformedRequests(t *testing.T) {
 		{"has over batch", encodeBatch(opHas, five)},
 		{"has count beyond payload", []byte{opHas, 4, 1}},
 		{"confirm bad varint", []byte{opConfirm, 0x80}},
+		{"abandon over batch", encodeBatch(opAbandon, five)},
+		{"abandon cid garbage", append([]byte{opAbandon, 1, 5}, "hello"...)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			status, body := rawRequest(t, a.h, b.h.ID(), tc.payload)

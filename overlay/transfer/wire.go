@@ -17,6 +17,7 @@ const (
 	opGet     byte = 2
 	opHas     byte = 3
 	opConfirm byte = 4
+	opAbandon byte = 5
 )
 
 // Status codes, the first byte of a response frame.
@@ -61,6 +62,8 @@ func opName(op byte) string {
 		return "has"
 	case opConfirm:
 		return "confirm"
+	case opAbandon:
+		return "abandon"
 	}
 	return "unknown"
 }
@@ -288,7 +291,7 @@ type request struct {
 	tentative bool
 	cid       cid.Cid   // PUT, GET
 	data      []byte    // PUT
-	cids      []cid.Cid // HAS, CONFIRM
+	cids      []cid.Cid // HAS, CONFIRM, ABANDON
 }
 
 // decodeRequest parses a request payload. It never panics; every problem is
@@ -307,7 +310,7 @@ func decodeRequest(payload []byte, maxBatch int) (request, error) {
 		req.data = d.rest()
 	case opGet:
 		req.cid = d.cid()
-	case opHas, opConfirm:
+	case opHas, opConfirm, opAbandon:
 		req.cids = d.cids(maxBatch)
 	default:
 		if d.err == nil {
