@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -396,7 +397,12 @@ func (bs *blocks) putBlob(ctx context.Context, r io.Reader, ps *putState) (api.P
 	}
 	bs.metrics.putBlobs.Inc()
 	bs.metrics.putBytes.Add(float64(m.Size))
-	bs.provide(root.CID)
+	// A provider record sends a peer that misses the root's owners here,
+	// so it is made only where the root is held; the other holders of the
+	// root are found from its ranking.
+	if slices.Contains(holders, bs.self) {
+		bs.provide(root.CID)
+	}
 	return api.PutResult{CID: root.CID.String(), Size: m.Size, Chunks: len(m.Chunks), Replicas: want}, nil
 }
 

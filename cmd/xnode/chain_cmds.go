@@ -81,8 +81,10 @@ func newSubmitCmd(g *globals) *cobra.Command {
 			}
 			res, err := c.SubmitRecord(cmd.Context(), ns, key, target)
 			switch {
+			case errors.Is(err, xnode.ErrNotFound) && strings.Contains(err.Error(), "namespace"):
+				return fmt.Errorf("%w\nregister the namespace first ('xnode ns register %s')", err, ns)
 			case errors.Is(err, xnode.ErrNotFound):
-				return fmt.Errorf("%w\nregister the namespace first ('xnode ns register %s'), and check the blob is stored", err, ns)
+				return fmt.Errorf("%w\nno member holds that blob: store it first ('xnode put FILE'), or give the file instead of its CID", err)
 			case errors.Is(err, xnode.ErrConflict):
 				return fmt.Errorf("%w\nthe namespace belongs to another key", err)
 			case err != nil:

@@ -233,8 +233,14 @@ func TestStartAndUse(t *testing.T) {
 	if r = cli(t, "", "ns", "register", "demo", "--api", api); r.code != 1 || !strings.Contains(r.stderr, "taken") {
 		t.Fatalf("second ns register: %+v", r)
 	}
-	if r = cli(t, "", "submit", "nosuch/key", file, "--api", api); r.code != 1 {
+	if r = cli(t, "", "submit", "nosuch/key", file, "--api", api); r.code != 1 || !strings.Contains(r.stderr, "register the namespace first") {
 		t.Fatalf("submit to an unregistered namespace: %+v", r)
+	}
+	// A registered namespace and a blob nobody holds: the hint is about the
+	// blob, not the namespace.
+	r = cli(t, "", "submit", "demo/nothing", "bafyreiadmknnpcv3xqwljeovs3qdruf2jlxylnnlrgsbndqhjmitxz3jre", "--api", api)
+	if r.code != 1 || !strings.Contains(r.stderr, "store it first") || strings.Contains(r.stderr, "register the namespace") {
+		t.Fatalf("submit of a blob nobody holds: %+v", r)
 	}
 	if r = cli(t, "", "submit", "demo/hello", file, "--api", api); r.code != 0 {
 		t.Fatalf("submit: %+v", r)
