@@ -80,27 +80,25 @@ func (s *Service) HasMany(ctx context.Context, p peer.ID, cs []cid.Cid) ([]bool,
 // Confirm tells p that its tentative copies of cs are confirmed. Lists
 // longer than MaxBatch go out as several requests.
 func (s *Service) Confirm(ctx context.Context, p peer.ID, cs []cid.Cid) error {
-	if err := checkAll(cs); err != nil {
-		return fmt.Errorf("confirm on %s: %w", p, err)
-	}
-	for batch := range chunks(cs, s.cfg.MaxBatch) {
-		if _, err := s.roundTrip(ctx, p, opConfirm, encodeBatch(opConfirm, batch)); err != nil {
-			return fmt.Errorf("confirm %d cids on %s: %w", len(batch), p, err)
-		}
-	}
-	return nil
+	return s.batches(ctx, p, opConfirm, cs)
 }
 
 // Abandon tells p that the put its tentative copies of cs were for has
 // failed, so it deletes those still tentative. Lists longer than MaxBatch
 // go out as several requests.
 func (s *Service) Abandon(ctx context.Context, p peer.ID, cs []cid.Cid) error {
+	return s.batches(ctx, p, opAbandon, cs)
+}
+
+// batches sends op for cs to p, MaxBatch CIDs per request, for the ops
+// whose answer is only a status.
+func (s *Service) batches(ctx context.Context, p peer.ID, op byte, cs []cid.Cid) error {
 	if err := checkAll(cs); err != nil {
-		return fmt.Errorf("abandon on %s: %w", p, err)
+		return fmt.Errorf("%s on %s: %w", opName(op), p, err)
 	}
 	for batch := range chunks(cs, s.cfg.MaxBatch) {
-		if _, err := s.roundTrip(ctx, p, opAbandon, encodeBatch(opAbandon, batch)); err != nil {
-			return fmt.Errorf("abandon %d cids on %s: %w", len(batch), p, err)
+		if _, err := s.roundTrip(ctx, p, op, encodeBatch(op, batch)); err != nil {
+			return fmt.Errorf("%s %d cids on %s: %w", opName(op), len(batch), p, err)
 		}
 	}
 	return nil
