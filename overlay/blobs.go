@@ -235,11 +235,11 @@ func (l *lease) settle() {
 func (bs *blocks) PutBlob(ctx context.Context, r io.Reader) (api.PutResult, error) {
 	ps := &putState{placed: map[peer.ID][]cid.Cid{}}
 	res, err := bs.putBlob(ctx, r, ps)
-	bs.settle(ps, err)
+	bs.endPut(ps, err)
 	return res, err
 }
 
-// putState is what one put has claimed and placed, for settle.
+// putState is what one put has claimed and placed, for endPut.
 type putState struct {
 	mu      sync.Mutex
 	claimed []cid.Cid
@@ -267,7 +267,7 @@ func (bs *blocks) claim(ps *putState, c cid.Cid) {
 	ps.mu.Unlock()
 }
 
-// settle ends a put: it drops the put's claims and, if the put failed,
+// endPut ends a put: it drops the put's claims and, if the put failed,
 // abandons its copies. The local ones no other put of this node claims are
 // deleted before it returns, so a refused upload leaves nothing stored here;
 // the other holders are told in the background.
@@ -275,7 +275,7 @@ func (bs *blocks) claim(ps *putState, c cid.Cid) {
 // Another member's put of the same bytes may lose a tentative copy to this;
 // its confirm then fails on that copy and it places the block again, so
 // nothing acknowledged is lost (storage.Store.Confirm).
-func (bs *blocks) settle(ps *putState, putErr error) {
+func (bs *blocks) endPut(ps *putState, putErr error) {
 	bs.claimsMu.Lock()
 	defer bs.claimsMu.Unlock()
 	for _, c := range ps.claimed {

@@ -298,12 +298,12 @@ func TestFailedPutAbandonsOnlyUnclaimedCopies(t *testing.T) {
 	bs.claim(second, shared.CID)
 	second.record(shared.CID, []peer.ID{"self"})
 
-	bs.settle(first, errors.New("the client went away"))
+	bs.endPut(first, errors.New("the client went away"))
 	has, _ := local.HasMany(ctx, []cid.Cid{shared.CID, own.CID})
 	if !has[0] || has[1] {
 		t.Fatalf("after the first put failed: has %v, want the shared copy kept and its own deleted", has)
 	}
-	bs.settle(second, errors.New("this one failed too"))
+	bs.endPut(second, errors.New("this one failed too"))
 	if ok, _ := local.Has(ctx, shared.CID); ok {
 		t.Fatal("the shared copy outlived both failed puts")
 	}
@@ -317,7 +317,7 @@ func TestFailedPutAbandonsOnlyUnclaimedCopies(t *testing.T) {
 		t.Fatal(err)
 	}
 	ok.record(own.CID, []peer.ID{"self"})
-	bs.settle(ok, nil)
+	bs.endPut(ok, nil)
 	if held, _ := local.Has(ctx, own.CID); !held || len(bs.claims) != 0 {
 		t.Fatalf("after a put that succeeded: held %v, claims %v", held, bs.claims)
 	}

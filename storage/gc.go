@@ -55,17 +55,7 @@ func (s *Store) GC(ctx context.Context) (GCResult, error) {
 		// Re-read each block's state in the deleting transaction: a Confirm
 		// or a fresh tentative Put since the scan must win.
 		d, err := s.update(len(expired), func(txn *badger.Txn, i int, d *delta) error {
-			c := expired[i]
-			st, err := readState(txn, c)
-			switch {
-			case err != nil:
-				return err
-			case !st.tentative || st.since > cutoff:
-				return nil
-			case !st.exists: // a t/ key with no block: drop it
-				return txn.Delete(tentativeKey(c))
-			}
-			return deleteOne(txn, c, d)
+			return dropTentative(txn, expired[i], cutoff, d)
 		})
 		s.apply(d)
 		res.Removed += int(-d.blocks)

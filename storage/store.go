@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"runtime"
-	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -410,14 +410,14 @@ func (s *Store) Confirm(ctx context.Context, cids []cid.Cid) error {
 	if err := s.sync("confirm"); err != nil {
 		return err
 	}
-	if i := slices.Index(missing, true); i >= 0 {
-		n := 0
-		for _, m := range missing {
-			if m {
-				n++
-			}
+	var gone []cid.Cid
+	for i, m := range missing {
+		if m {
+			gone = append(gone, cids[i])
 		}
-		return fmt.Errorf("storage: confirm: %w: %d of %d blocks not held, the first %s", xnode.ErrNotFound, n, len(cids), cids[i])
+	}
+	if len(gone) > 0 {
+		return fmt.Errorf("storage: confirm: %w: %d of %d blocks not held, the first %s", xnode.ErrNotFound, len(gone), len(cids), gone[0])
 	}
 	return nil
 }
@@ -441,11 +441,7 @@ func (s *Store) Abandon(ctx context.Context, cids []cid.Cid) (int, error) {
 		if !cids[i].Defined() {
 			return nil
 		}
-		st, err := readState(txn, cids[i])
-		if err != nil || !st.exists || !st.tentative {
-			return err
-		}
-		return deleteOne(txn, cids[i], d)
+		return dropTentative(txn, cids[i], math.MaxInt64, d)
 	})
 	s.apply(d)
 	if err != nil {
@@ -621,6 +617,28 @@ func deleteOne(txn *badger.Txn, c cid.Cid, d *delta) error {
 	if err != nil || !st.exists {
 		return err
 	}
+	return deleteHeld(txn, c, st, d)
+}
+
+// dropTentative deletes c if it is tentative since cutoff (unix nanoseconds)
+// or before, reading its state in txn so that a Confirm or a fresh tentative
+// put committed meanwhile wins. A tentative mark with no block is dropped.
+// GC and Abandon both delete through it.
+func dropTentative(txn *badger.Txn, c cid.Cid, cutoff int64, d *delta) error {
+	st, err := readState(txn, c)
+	switch {
+	case err != nil:
+		return err
+	case !st.tentative || st.since > cutoff:
+		return nil
+	case !st.exists:
+		return txn.Delete(tentativeKey(c))
+	}
+	return deleteHeld(txn, c, st, d)
+}
+
+// deleteHeld removes the keys of c, held with state st.
+func deleteHeld(txn *badger.Txn, c cid.Cid, st blockState, d *delta) error {
 	for _, k := range [][]byte{blockKey(c), sizeKey(c), tentativeKey(c)} {
 		if err := txn.Delete(k); err != nil {
 			return err
