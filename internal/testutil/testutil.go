@@ -4,9 +4,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"os"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -45,16 +45,21 @@ func WaitFor(timeout time.Duration, cond func() bool) bool {
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
 //
-// The port is picked at random from [pickFrom, pickTo), below the kernel's
-// ephemeral range: the caller binds it only later, and in between any
-// outgoing connection in the process (a libp2p dial, say) takes its local
-// port from the ephemeral range, so a port from there could be gone by then.
-// When the ephemeral range starts lower than pickTo, the kernel picks.
+// Callers bind the port only later, often after asking for several more
+// (every port of a node, of several nodes), so FreePort must not hand out
+// one twice, nor one another test process is about to bind. It walks a
+// window of the range [pickFrom, pickTo) in turn: each process has its own
+// window, chosen by its pid, and never returns a port of it twice before it
+// has used the whole window. The range lies below the kernel's ephemeral
+// range, from which any outgoing connection in the process (a libp2p dial,
+// say) takes its local port in the meantime. When the ephemeral range starts
+// lower than pickTo, the kernel picks.
 func FreePort(tb testing.TB) int {
 	tb.Helper()
 	if ephemeralLow() >= pickTo {
-		for range 100 {
-			port := pickFrom + rand.IntN(pickTo-pickFrom)
+		base := pickFrom + os.Getpid()%portWindows*portWindow
+		for range portWindow {
+			port := base + int(nextPort.Add(1)-1)%portWindow
 			if l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
 				l.Close()
 				return port
@@ -71,8 +76,16 @@ func FreePort(tb testing.TB) int {
 
 // The range FreePort picks from: above the well-known and registered ports
 // services usually take, below the ports local networks of processes use
-// (localnet: 27000 to 31999) and the ephemeral range (usually 32768 up).
-const pickFrom, pickTo = 12000, 27000
+// (localnet: 27000 to 31999) and the ephemeral range (usually 32768 up). It
+// is cut into portWindows windows of portWindow ports, one per process.
+const (
+	pickFrom, pickTo = 12000, 27000
+	portWindows      = 60
+	portWindow       = (pickTo - pickFrom) / portWindows
+)
+
+// nextPort is how far FreePort has walked this process's window.
+var nextPort atomic.Int64
 
 // ephemeralLow is the first port of the kernel's ephemeral range, or 0 when
 // it cannot be read.

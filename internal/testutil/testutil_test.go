@@ -21,3 +21,17 @@ func TestFreePortBindable(t *testing.T) {
 		}
 	}
 }
+
+// TestFreePortNoRepeats: ports asked for one after another, none bound
+// yet, are all different, as a test that asks for every port of several
+// nodes before starting them needs.
+func TestFreePortNoRepeats(t *testing.T) {
+	seen := map[int]bool{}
+	for range 100 {
+		port := FreePort(t)
+		if seen[port] {
+			t.Fatalf("port %d returned twice", port)
+		}
+		seen[port] = true
+	}
+}
