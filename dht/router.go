@@ -190,7 +190,7 @@ func (r *Router) Start(ctx context.Context) error {
 	loopCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	r.kad, r.cancel, r.state = kad, cancel, stateRunning
 	r.wg.Go(func() { r.discoveryLoop(loopCtx, kad) })
-	r.log.Info("dht started", "peer", r.host.ID(), "bootstrap", len(r.bootstrap),
+	r.log.Info("dht started", "bootstrap", len(r.bootstrap),
 		"namespace", Namespace(r.cfg.Network))
 	return nil
 }

@@ -365,7 +365,17 @@ func (s *Service) Subscribe() (<-chan Event, func()) {
 
 func (s *Service) dispatchLocked(evs []Event) {
 	for _, ev := range evs {
-		s.log.Debug("membership event", "event", ev.Kind.String(), "peer", ev.Member.PeerID, "state", ev.Member.State.String())
+		// Joins, suspicions, failures and leaves are what an operator
+		// follows a network by; updates come with every metadata change.
+		level := slog.LevelInfo
+		if ev.Kind == EventUpdated {
+			level = slog.LevelDebug
+		}
+		attrs := []any{"member", ev.Member.PeerID, "state", ev.Member.State.String()}
+		if ev.Kind == EventJoined {
+			attrs = append(attrs, "addrs", fmt.Sprint(ev.Member.Addrs))
+		}
+		s.log.Log(context.Background(), level, "member "+ev.Kind.String(), attrs...)
 		for sub := range s.subs {
 			select {
 			case sub.ch <- ev:

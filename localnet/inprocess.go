@@ -29,6 +29,10 @@ type InProcessOptions struct {
 	RepairGrace time.Duration
 	// AntiEntropy is the interval of full repair passes. Default 2s.
 	AntiEntropy time.Duration
+	// RepairSettle is how long membership must be quiet before the repair
+	// pass a change calls for runs (overlay.RepairConfig.Settle). Default
+	// 300ms.
+	RepairSettle time.Duration
 	// Validators is how many of the n nodes (the first ones) hold voting
 	// power, equal for each. Default n. The rest are full nodes.
 	Validators int
@@ -57,6 +61,9 @@ func (o InProcessOptions) withDefaults(n int) InProcessOptions {
 	}
 	if o.AntiEntropy <= 0 {
 		o.AntiEntropy = 2 * time.Second
+	}
+	if o.RepairSettle <= 0 {
+		o.RepairSettle = 300 * time.Millisecond
 	}
 	if o.Validators <= 0 || o.Validators > n {
 		o.Validators = n
@@ -190,6 +197,7 @@ func inProcessConfig(tb testing.TB, name string, opts InProcessOptions) overlay.
 	cfg.Storage.SyncWrites = opts.Durable
 	cfg.Repair.Grace = overlay.Duration(opts.RepairGrace)
 	cfg.Repair.AntiEntropyInterval = overlay.Duration(opts.AntiEntropy)
+	cfg.Repair.Settle = overlay.Duration(opts.RepairSettle)
 	cfg.Log.Format = "text"
 	return cfg
 }

@@ -232,3 +232,84 @@ func TestJoinRebalance(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestFullRestartMovesNothing stops every node of a network the way
+// `xnode localnet down` does (each announces its leave and exits) and starts
+// them again. Their owner sets are the same as before, so repair must move
+// and drop nothing: it waits for membership to settle instead of acting on
+// the partial views the nodes pass through while they stop and start.
+func TestFullRestartMovesNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-node")
+	}
+	params := abci.DefaultParams() // R=3
+	net := localnet.NewInProcess(t, 4, localnet.InProcessOptions{Params: &params, Validators: 1, RepairSettle: 3 * time.Second})
+	blobs := putBlobs(t, clients(t, net.Nodes), 12, 5)
+	ctx := context.Background()
+
+	var wg sync.WaitGroup
+	for _, n := range net.Nodes {
+		wg.Go(func() {
+			if err := n.Leave(ctx); err != nil {
+				t.Errorf("leave: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	for i := range net.Nodes {
+		if err := net.Stop(i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range net.Nodes {
+		net.Restart(t, i)
+	}
+	nodes := net.Nodes
+	cs := clients(t, nodes)
+
+	// Once every node sees all four, wait for two more passes on each: the
+	// settled pass and a periodic one after it.
+	tu.Eventually(t, 60*time.Second, func() bool {
+		for _, c := range cs {
+			if ms, err := c.Members(ctx); err != nil || liveCount(ms) != len(nodes) {
+				return false
+			}
+		}
+		return true
+	}, "every node sees every other after the restart")
+	want := make([]float64, len(nodes))
+	for i, n := range nodes {
+		want[i] = metricValue(t, n, "xnode_repair_passes_total") + 2
+	}
+	tu.Eventually(t, 60*time.Second, func() bool {
+		for i, n := range nodes {
+			if metricValue(t, n, "xnode_repair_passes_total") < want[i] {
+				return false
+			}
+		}
+		return true
+	}, "two repair passes on every node after membership is complete")
+
+	for i, n := range nodes {
+		moved, dropped := metricValue(t, n, "xnode_repair_blocks_moved_total"), metricValue(t, n, "xnode_repair_blocks_dropped_total")
+		if moved != 0 || dropped != 0 {
+			t.Errorf("node %d moved %v blocks and dropped %v after a restart that changed no owner set", i, moved, dropped)
+		}
+	}
+	if p := placementErrors(ctx, cs[0], nodes, blobs, 3, true); len(p) > 0 {
+		t.Fatalf("%d placement problems, first: %v", len(p), p[:min(5, len(p))])
+	}
+	if err := readAll(cs[1], blobs); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func liveCount(ms []api.Member) int {
+	n := 0
+	for _, m := range ms {
+		if m.State == "alive" || m.State == "suspect" {
+			n++
+		}
+	}
+	return n
+}

@@ -131,6 +131,13 @@ type RepairConfig struct {
 	// AntiEntropyInterval is how often a full repair pass runs regardless of
 	// membership events. Default 1m.
 	AntiEntropyInterval Duration `toml:"anti_entropy_interval"`
+	// Settle is how long membership must stay unchanged after a join, a
+	// leave or the end of a failure's grace before the repair pass they call
+	// for runs, so that a wave of changes (a network starting, stopping or
+	// restarting) makes one pass over the settled view instead of moving
+	// data towards every view on the way. A pass waits at most 10 times
+	// Settle for the changes to stop. Default 3s; 0 runs the pass at once.
+	Settle Duration `toml:"settle"`
 	// Concurrency bounds parallel block pushes during repair. Default 8.
 	Concurrency int `toml:"concurrency"`
 }
@@ -169,7 +176,7 @@ func DefaultConfig() Config {
 			ScrubInterval:  Duration(time.Hour),
 		},
 		Gossip: GossipConfig{HeartbeatInterval: Duration(time.Second), SuspectPhi: 5, FailPhi: 10},
-		Repair: RepairConfig{Grace: Duration(30 * time.Second), AntiEntropyInterval: Duration(time.Minute), Concurrency: 8},
+		Repair: RepairConfig{Grace: Duration(30 * time.Second), AntiEntropyInterval: Duration(time.Minute), Settle: Duration(3 * time.Second), Concurrency: 8},
 		Log:    LogConfig{Level: "info", Format: "auto"},
 	}
 }
@@ -263,6 +270,9 @@ func (c Config) Validate() error {
 	}
 	if c.Repair.AntiEntropyInterval.D() <= 0 {
 		bad("repair.anti_entropy_interval", c.Repair.AntiEntropyInterval.D(), "must be positive")
+	}
+	if c.Repair.Settle.D() < 0 {
+		bad("repair.settle", c.Repair.Settle.D(), "must not be negative")
 	}
 	if c.Repair.Concurrency <= 0 {
 		bad("repair.concurrency", c.Repair.Concurrency, "must be positive")
@@ -418,6 +428,8 @@ fail_phi = {{.Gossip.FailPhi}}
 grace = {{dur .Repair.Grace}}
 # A full repair pass runs this often even without membership changes.
 anti_entropy_interval = {{dur .Repair.AntiEntropyInterval}}
+# After membership changes, repair waits until membership has been quiet this long.
+settle = {{dur .Repair.Settle}}
 # Parallel block pushes during repair.
 concurrency = {{.Repair.Concurrency}}
 

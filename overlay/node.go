@@ -203,7 +203,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		return err
 	}
 	n.onClose(n.host.Close)
-	n.log = n.log.With("peer", n.host.ID().ShortString())
+	n.log = n.log.With("node", n.host.ID().ShortString())
 	if n.xfer, err = transfer.New(transfer.DefaultConfig(), n.host, n.store, n.reg, n.log.With("part", "transfer")); err != nil {
 		return err
 	}
@@ -291,7 +291,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		inflight: inflightChunks(int(n.params.MaxChunkSize)), attemptTO: n.tune.AttemptTimeout, hedge: n.tune.HedgeDelay, log: n.log.With("part", "blocks"), metrics: n.metrics, bg: runCtx,
 	}
 	n.onClose(func() error { n.blocks.wg.Wait(); return nil })
-	n.repair = newRepairer(n.blocks, n.repairView, n.cfg.Repair.Concurrency, n.cfg.Repair.AntiEntropyInterval.D(), n.log.With("part", "repair"), n.metrics)
+	n.repair = newRepairer(n.blocks, n.repairView, n.cfg.Repair.Concurrency, n.cfg.Repair.AntiEntropyInterval.D(), n.cfg.Repair.Settle.D(), n.log.With("part", "repair"), n.metrics)
 	n.goRun(func() { n.repair.run(runCtx) })
 	n.goRun(func() { n.watchMembers(runCtx) })
 	if err := n.startVerification(runCtx); err != nil {
@@ -435,8 +435,9 @@ func (n *Node) repairView() view {
 
 // watchMembers reacts to membership events: it teaches the peerstore and
 // CometBFT the addresses members announce, and triggers repair when the
-// owner sets may have changed (at once on a join or a leave, after the grace
-// period on a failure).
+// owner sets may have changed (on a join or a leave, and once a failed
+// member's grace period has passed; the repairer waits for membership to
+// settle).
 func (n *Node) watchMembers(ctx context.Context) {
 	events, cancel := n.members.Subscribe()
 	defer cancel()

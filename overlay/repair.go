@@ -28,6 +28,7 @@ type repairer struct {
 	view        func() view
 	concurrency int
 	interval    time.Duration
+	settle      time.Duration
 	log         *slog.Logger
 	metrics     *metrics
 
@@ -41,11 +42,11 @@ type passStats struct {
 	Took                     time.Duration
 }
 
-func newRepairer(bs *blocks, v func() view, concurrency int, interval time.Duration, log *slog.Logger, m *metrics) *repairer {
-	return &repairer{bs: bs, view: v, concurrency: concurrency, interval: interval, log: log, metrics: m, trigger: make(chan struct{}, 1)}
+func newRepairer(bs *blocks, v func() view, concurrency int, interval, settle time.Duration, log *slog.Logger, m *metrics) *repairer {
+	return &repairer{bs: bs, view: v, concurrency: concurrency, interval: interval, settle: settle, log: log, metrics: m, trigger: make(chan struct{}, 1)}
 }
 
-// Trigger asks for a pass soon; triggers while one is pending coalesce.
+// Trigger says membership changed: a pass runs once it has settled.
 func (r *repairer) Trigger() {
 	select {
 	case r.trigger <- struct{}{}:
@@ -53,16 +54,29 @@ func (r *repairer) Trigger() {
 	}
 }
 
-// run makes passes on every trigger and every interval until ctx ends.
+// run makes a pass once membership has settled after triggers, and every
+// interval, until ctx ends. A periodic pass that falls while a settled one is
+// pending is left to it.
 func (r *repairer) run(ctx context.Context) {
 	t := time.NewTicker(r.interval)
 	defer t.Stop()
+	wait := time.NewTimer(time.Hour) // armed by the first trigger
+	wait.Stop()
+	defer wait.Stop()
+	s := settling{quiet: r.settle, limit: 10 * r.settle}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			if s.pending {
+				continue
+			}
 		case <-r.trigger:
+			wait.Reset(time.Until(s.changed(time.Now())))
+			continue
+		case <-wait.C:
+			s.ran()
 		}
 		st, err := r.pass(ctx)
 		if err != nil && ctx.Err() == nil {
@@ -73,6 +87,30 @@ func (r *repairer) run(ctx context.Context) {
 		}
 	}
 }
+
+// settling decides when the pass called for by membership changes runs:
+// once no change has come for quiet, and at the latest limit after the first
+// change it waits on, so that changes that never stop still get a pass.
+type settling struct {
+	quiet, limit time.Duration
+	pending      bool
+	first        time.Time // the first change since the last pass
+}
+
+// changed records a change at now and returns when the pass is due.
+func (s *settling) changed(now time.Time) time.Time {
+	if !s.pending {
+		s.pending, s.first = true, now
+	}
+	due := now.Add(s.quiet)
+	if last := s.first.Add(s.limit); last.Before(due) {
+		return last
+	}
+	return due
+}
+
+// ran records that the pass ran.
+func (s *settling) ran() { s.pending = false }
 
 const repairBatch = 1024
 

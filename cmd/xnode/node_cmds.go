@@ -199,11 +199,12 @@ func runNode(parent context.Context, g *globals, h overlay.Home, lf *listenFlags
 	return n.Close()
 }
 
-// newLogger logs text on a terminal and JSON otherwise.
+// newLogger logs text on a terminal and JSON otherwise. Durations read as
+// in the text form ("1.5s") in JSON too, rather than as nanoseconds.
 func newLogger(w io.Writer, lc overlay.LogConfig) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(lc.Level))
-	opts := &slog.HandlerOptions{Level: level}
+	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: durationText}
 	format := lc.Format
 	if format == "auto" {
 		format = "json"
@@ -215,4 +216,11 @@ func newLogger(w io.Writer, lc overlay.LogConfig) *slog.Logger {
 		return slog.New(slog.NewTextHandler(w, opts))
 	}
 	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+func durationText(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		a.Value = slog.StringValue(a.Value.Duration().String())
+	}
+	return a
 }
