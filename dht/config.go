@@ -66,6 +66,13 @@ type Config struct {
 	// restarted network's first node needs this, since its bootstrap peers
 	// may not be up yet. Default false: Start fails with a *BootstrapError.
 	RetryBootstrap bool
+
+	// Remembered are peers this node knew when it last ran. Start dials them
+	// with the bootstrap peers, so that a restarted node finds its network
+	// even when every bootstrap peer is gone; one that does not answer is
+	// logged at debug level only. Entries without an id or an address are
+	// ignored. Default none.
+	Remembered []peer.AddrInfo
 }
 
 // DefaultConfig returns the settings for a network of separate machines.

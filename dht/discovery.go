@@ -15,6 +15,12 @@ import (
 // the host has fewer than MinPeers connections, dials other advertisers. It
 // runs once at start, then every DiscoveryInterval, until ctx ends.
 //
+// A node with no connection at all cannot search: it redials the peers it
+// knows (bootstrap, remembered, lost, and those in its routing table) at once when
+// it loses its last connection, then after 1 s, 2 s, 4 s and so on up to
+// DiscoveryInterval until one answers, so that a node whose peers all
+// restarted is back with them seconds after they are up.
+//
 // It does its own re-advertising rather than use discovery/util.Advertise,
 // whose goroutine cannot be waited for and waits two minutes after a failure
 // (the first node of a network always fails its first advertisement: it has
@@ -24,16 +30,23 @@ func (r *Router) discoveryLoop(ctx context.Context, kad *kaddht.IpfsDHT) {
 	ns := Namespace(r.cfg.Network)
 	tick := time.NewTicker(r.cfg.DiscoveryInterval)
 	defer tick.Stop()
+	retry := time.NewTimer(time.Hour) // armed while isolated
+	retry.Stop()
+	defer retry.Stop()
 
 	var (
 		advertisedAt time.Time
-		advertisedRT int // routing-table size at the last advertisement
+		advertisedRT int           // routing-table size at the last advertisement
+		backoff      time.Duration // the last wait while isolated
 	)
 	for {
 		rt := kad.RoutingTable().Size()
-		if rt == 0 && r.cfg.RetryBootstrap && len(r.bootstrap) > 0 {
-			if err := r.dialBootstrap(ctx); err == nil {
-				r.log.Info("reached a bootstrap peer")
+		if alone := r.connected() == 0; alone || (rt == 0 && r.cfg.RetryBootstrap) {
+			known := append(r.lostPeers(), r.routingPeers(kad)...)
+			if len(r.bootstrap)+len(r.remembered)+len(known) > 0 {
+				if err := r.dialKnown(ctx, known); err == nil && alone && r.connected() > 0 {
+					r.log.Info("connected to the network", "peers", r.connected())
+				}
 			}
 		}
 		if rt > 0 && (advertisedAt.IsZero() ||
@@ -51,12 +64,38 @@ func (r *Router) discoveryLoop(ctx context.Context, kad *kaddht.IpfsDHT) {
 		if r.connected() < r.cfg.MinPeers {
 			r.findPeers(ctx, disc, ns)
 		}
+		if r.connected() == 0 {
+			backoff = min(max(2*backoff, time.Second), r.cfg.DiscoveryInterval)
+			retry.Reset(backoff)
+		} else {
+			backoff = 0
+			retry.Stop()
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+		case <-retry.C:
+		case <-r.isolated:
+			if r.connected() == 0 {
+				r.log.Info("lost every connection; redialling known peers")
+				backoff = 0
+			}
 		}
 	}
+}
+
+// routingPeers lists the peers in kad's routing table with the addresses
+// the peerstore has for them.
+func (r *Router) routingPeers(kad *kaddht.IpfsDHT) []peer.AddrInfo {
+	ids := kad.RoutingTable().ListPeers()
+	out := make([]peer.AddrInfo, 0, len(ids))
+	for _, id := range ids {
+		if addrs := r.host.Peerstore().Addrs(id); len(addrs) > 0 {
+			out = append(out, peer.AddrInfo{ID: id, Addrs: addrs})
+		}
+	}
+	return out
 }
 
 // findPeers dials advertisers of ns until the host has MinPeers connections

@@ -17,6 +17,17 @@
 // namespace's CID) and, while the node has fewer than Config.MinPeers
 // connections, looks up other advertisers and dials them.
 //
+// # Rejoining
+//
+// A node with no connection at all cannot look anything up. Start dials the
+// bootstrap peers together with Config.Remembered (the peers the node knew
+// when it last ran), so a restarted node finds its network even when its
+// bootstrap peers are gone. When the host loses its last connection, as when
+// every peer restarts at once, the discovery loop redials the peers it knows
+// (bootstrap, remembered, the ones whose connections closed, and those in the
+// routing table) at once, then after 1 s, 2 s, 4 s and so on up to
+// DiscoveryInterval, until one answers.
+//
 // # Lifecycle
 //
 // New checks the config and builds a Router; it starts nothing (kad-dht

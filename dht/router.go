@@ -51,12 +51,23 @@ const (
 // Router is a node's peer routing: a private kad-dht plus the discovery
 // loop that keeps enough connections open for gossip.
 type Router struct {
-	cfg       Config
-	host      host.Host
-	log       *slog.Logger
-	bootstrap []bootstrapPeer
-	reg       prometheus.Registerer
-	metrics   *metrics
+	cfg        Config
+	host       host.Host
+	log        *slog.Logger
+	bootstrap  []bootstrapPeer
+	remembered []peer.AddrInfo
+	reg        prometheus.Registerer
+	metrics    *metrics
+
+	// isolated is signalled when the host loses its last connection, so
+	// that the discovery loop redials at once instead of at its next tick.
+	isolated chan struct{}
+	notifee  *network.NotifyBundle
+	// lost remembers the peers whose connections closed, with the
+	// addresses they listened on, to redial when isolated (kad-dht may
+	// drop them from its routing table).
+	lostMu sync.Mutex
+	lost   []peer.AddrInfo
 
 	mu     sync.RWMutex
 	state  state
@@ -87,10 +98,15 @@ func New(cfg Config, h host.Host, log *slog.Logger, opts ...Option) (*Router, er
 	if log == nil {
 		return nil, fmt.Errorf("dht: nil logger: %w", xnode.ErrInvalidArgument)
 	}
-	r := &Router{cfg: cfg, host: h, log: log}
+	r := &Router{cfg: cfg, host: h, log: log, isolated: make(chan struct{}, 1)}
 	for _, a := range cfg.Bootstrap {
 		ai, _ := bootstrapInfo(a) // checked by Validate
 		r.bootstrap = append(r.bootstrap, bootstrapPeer{addr: a, info: *ai})
+	}
+	for _, ai := range cfg.Remembered {
+		if ai.ID != "" && ai.ID != h.ID() && len(ai.Addrs) > 0 {
+			r.remembered = append(r.remembered, ai)
+		}
 	}
 	for _, o := range opts {
 		o(r)
@@ -189,6 +205,16 @@ func (r *Router) Start(ctx context.Context) error {
 	}
 	loopCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	r.kad, r.cancel, r.state = kad, cancel, stateRunning
+	r.notifee = &network.NotifyBundle{DisconnectedF: func(n network.Network, c network.Conn) {
+		r.noteLost(c.RemotePeer())
+		if len(n.Peers()) == 0 {
+			select {
+			case r.isolated <- struct{}{}:
+			default:
+			}
+		}
+	}}
+	r.host.Network().Notify(r.notifee)
 	r.wg.Go(func() { r.discoveryLoop(loopCtx, kad) })
 	r.log.Info("dht started", "bootstrap", len(r.bootstrap),
 		"namespace", Namespace(r.cfg.Network))
@@ -202,7 +228,7 @@ func (r *Router) startKad(ctx context.Context) (*kaddht.IpfsDHT, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dht: create: %w", err)
 	}
-	if err := r.dialBootstrap(ctx); err != nil {
+	if err := r.dialKnown(ctx, nil); err != nil {
 		var be *BootstrapError
 		if !r.cfg.RetryBootstrap || !errors.As(err, &be) {
 			return nil, errors.Join(err, r.closeKad(kad))
@@ -215,41 +241,57 @@ func (r *Router) startKad(ctx context.Context) (*kaddht.IpfsDHT, error) {
 	return kad, nil
 }
 
-// dialBootstrap dials every bootstrap entry at once, each bounded by
-// BootstrapTimeout, and stops at the first success: one peer is enough,
-// kad-dht finds the rest through it.
-func (r *Router) dialBootstrap(ctx context.Context) error {
+// dialKnown dials, all at once and each bounded by BootstrapTimeout, the
+// bootstrap peers, the remembered ones and others (peers this node knew
+// while it ran), and stops at the first success: one peer is enough, kad-dht
+// and gossip find the rest through it. It fails with a *BootstrapError only
+// when there are bootstrap peers and nothing answered.
+func (r *Router) dialKnown(ctx context.Context, others []peer.AddrInfo) error {
 	var (
-		tried []multiaddr.Multiaddr
-		errs  []error
+		tried []multiaddr.Multiaddr // bootstrap peers dialled
+		errs  []error               // their errors, in the same order
 		mu    sync.Mutex
 		wg    sync.WaitGroup
 		ok    bool
 	)
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.BootstrapTimeout)
 	defer cancel()
-	for _, b := range r.bootstrap {
-		if b.info.ID == r.host.ID() {
-			continue
-		}
+	dial := func(ai peer.AddrInfo, bootstrap multiaddr.Multiaddr) {
 		wg.Go(func() {
-			err := r.host.Connect(ctx, b.info)
+			err := r.host.Connect(ctx, ai)
 			mu.Lock()
 			defer mu.Unlock()
-			tried = append(tried, b.addr)
-			errs = append(errs, err)
+			if bootstrap != nil {
+				tried = append(tried, bootstrap)
+				errs = append(errs, err)
+			} else if err != nil && !ok {
+				r.log.Debug("known peer unreachable", "peer", ai.ID, "err", err)
+			}
 			if err == nil {
+				if !ok {
+					r.log.Debug("connected to a known peer", "peer", ai.ID)
+				}
 				ok = true
 				cancel()
 			}
 		})
 	}
+	seen := map[peer.ID]bool{r.host.ID(): true}
+	for _, b := range r.bootstrap {
+		if !seen[b.info.ID] {
+			seen[b.info.ID] = true
+			dial(b.info, b.addr)
+		}
+	}
+	for _, ai := range append(r.remembered[:len(r.remembered):len(r.remembered)], others...) {
+		if !seen[ai.ID] {
+			seen[ai.ID] = true
+			dial(ai, nil)
+		}
+	}
 	wg.Wait()
-	for i, err := range errs {
-		switch {
-		case err == nil:
-			r.log.Debug("bootstrap peer connected", "addr", tried[i])
-		case !ok:
+	if !ok {
+		for i, err := range errs {
 			r.log.Warn("bootstrap peer unreachable", "addr", tried[i], "err", err)
 		}
 	}
@@ -269,7 +311,11 @@ func (r *Router) Close() error {
 		if r.abortStart != nil {
 			r.abortStart()
 		}
+		notifee := r.notifee
 		r.mu.Unlock()
+		if notifee != nil {
+			r.host.Network().StopNotify(notifee)
+		}
 		if cancel != nil {
 			cancel()
 		}
@@ -292,6 +338,41 @@ func (r *Router) closeKad(kad *kaddht.IpfsDHT) error {
 		return fmt.Errorf("dht: close: %w", err)
 	}
 	return nil
+}
+
+// maxLost bounds how many lost peers the router remembers.
+const maxLost = 64
+
+// noteLost remembers p, most recent last, with the addresses the peerstore
+// has for it.
+func (r *Router) noteLost(p peer.ID) {
+	addrs := r.host.Peerstore().Addrs(p)
+	if len(addrs) == 0 {
+		return
+	}
+	r.lostMu.Lock()
+	defer r.lostMu.Unlock()
+	for i, ai := range r.lost {
+		if ai.ID == p {
+			r.lost = append(r.lost[:i], r.lost[i+1:]...)
+			break
+		}
+	}
+	if len(r.lost) == maxLost {
+		r.lost = r.lost[1:]
+	}
+	r.lost = append(r.lost, peer.AddrInfo{ID: p, Addrs: addrs})
+}
+
+// lostPeers returns the remembered lost peers, most recent first.
+func (r *Router) lostPeers() []peer.AddrInfo {
+	r.lostMu.Lock()
+	defer r.lostMu.Unlock()
+	out := make([]peer.AddrInfo, len(r.lost))
+	for i, ai := range r.lost {
+		out[len(out)-1-i] = ai
+	}
+	return out
 }
 
 // running returns the DHT if the router is running.

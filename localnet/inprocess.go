@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"strconv"
 	"testing"
 	"time"
 
@@ -186,7 +187,9 @@ func inProcessConfig(tb testing.TB, name string, opts InProcessOptions) overlay.
 	cfg := overlay.DefaultConfig()
 	cfg.Moniker = name
 	cfg.API.Listen = "127.0.0.1:0"
-	cfg.P2P.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
+	// A fixed port, as a real node has, so that a restarted node is found
+	// where its peers remember it.
+	cfg.P2P.Listen = []string{"/ip4/127.0.0.1/tcp/" + strconv.Itoa(testutil.FreePort(tb))}
 	cfg.P2P.MaxMemoryMB = 128
 	// CometBFT peers are dialled at a fixed address, so its port must be
 	// concrete; the RPC server is not needed in process.
@@ -273,13 +276,25 @@ func (p *InProcess) Restart(tb testing.TB, i int) *overlay.Node {
 	if !p.stopped[i] {
 		tb.Fatalf("localnet: restart %s: it is running", nodeName(i))
 	}
-	p.cfgs[i].P2P.Bootstrap = nil
+	var bootstrap []string
 	for j, n := range p.Nodes {
 		if j != i && !p.stopped[j] {
-			p.cfgs[i].P2P.Bootstrap = []string{TCPAddr(n)}
+			bootstrap = []string{TCPAddr(n)}
 			break
 		}
 	}
+	return p.RestartWith(tb, i, bootstrap)
+}
+
+// RestartWith starts stopped node i again from its home with the given
+// bootstrap peers. With none, the node finds the network only through the
+// members it remembers from its last run.
+func (p *InProcess) RestartWith(tb testing.TB, i int, bootstrap []string) *overlay.Node {
+	tb.Helper()
+	if !p.stopped[i] {
+		tb.Fatalf("localnet: restart %s: it is running", nodeName(i))
+	}
+	p.cfgs[i].P2P.Bootstrap = bootstrap
 	n := p.startNode(tb, i)
 	p.Nodes[i], p.stopped[i] = n, false
 	return n

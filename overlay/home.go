@@ -31,6 +31,9 @@ import (
 //	cometbft/            CometBFT home: config, genesis, data, priv validator
 //	data/blocks          block store (badger)
 //	data/app             ABCI application state (badger)
+//	data/peers.json      the members this node last knew, dialled at start
+//	                     with the bootstrap peers (a hint, rewritten as
+//	                     membership changes)
 type Home string
 
 // ErrHomeExists is returned when creating a home over an existing one.
@@ -43,6 +46,7 @@ func (h Home) OperatorPath() string { return filepath.Join(string(h), "keys", "o
 func (h Home) CometHome() string    { return filepath.Join(string(h), "cometbft") }
 func (h Home) BlocksDir() string    { return filepath.Join(string(h), "data", "blocks") }
 func (h Home) AppDir() string       { return filepath.Join(string(h), "data", "app") }
+func (h Home) PeersPath() string    { return filepath.Join(string(h), "data", "peers.json") }
 
 // Exists reports whether the home has been initialised.
 func (h Home) Exists() bool {

@@ -106,6 +106,7 @@ type Node struct {
 	wg        sync.WaitGroup
 	closers   []func() error
 	closeOnce sync.Once
+	peersMu   sync.Mutex // serialises writes of the peers file
 	closeErr  error
 	started   atomic.Bool
 }
@@ -274,6 +275,9 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	// Start even when no bootstrap peer answers, as a restarted network's
 	// first node must; joining a new network fails fast instead (see Join).
 	dcfg.RetryBootstrap = true
+	if dcfg.Remembered, err = readPeers(home.PeersPath()); err != nil {
+		n.log.Warn("ignoring the remembered peers", "err", err)
+	}
 	if n.router, err = dht.New(dcfg, n.host, n.log.With("part", "dht"), dht.WithRegisterer(n.reg)); err != nil {
 		return err
 	}
@@ -294,6 +298,8 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	n.repair = newRepairer(n.blocks, n.repairView, n.cfg.Repair.Concurrency, n.cfg.Repair.AntiEntropyInterval.D(), n.cfg.Repair.Settle.D(), n.log.With("part", "repair"), n.metrics)
 	n.goRun(func() { n.repair.run(runCtx) })
 	n.goRun(func() { n.watchMembers(runCtx) })
+	// Runs before the membership closes (closers run in reverse).
+	n.onClose(func() error { n.savePeers(); return nil })
 	if err := n.startVerification(runCtx); err != nil {
 		return err
 	}
@@ -442,10 +448,18 @@ func (n *Node) watchMembers(ctx context.Context) {
 	events, cancel := n.members.Subscribe()
 	defer cancel()
 	cometDialed := map[peer.ID]time.Time{}
+	save := time.NewTicker(peersSaveInterval)
+	defer save.Stop()
+	changed := false // membership changed since the peers file was written
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-save.C:
+			if changed {
+				n.savePeers()
+				changed = false
+			}
 		case ev, ok := <-events:
 			if !ok {
 				return
@@ -454,6 +468,7 @@ func (n *Node) watchMembers(ctx context.Context) {
 			if m.PeerID == n.host.ID() {
 				continue
 			}
+			changed = changed || ev.Kind != gossip.EventSuspect
 			switch ev.Kind {
 			case gossip.EventJoined, gossip.EventUpdated:
 				n.host.Peerstore().AddAddrs(m.PeerID, m.Addrs, peerstore.RecentlyConnectedAddrTTL)
@@ -478,6 +493,15 @@ func (n *Node) watchMembers(ctx context.Context) {
 				time.AfterFunc(n.cfg.Repair.Grace.D()+time.Second, n.repair.Trigger)
 			}
 		}
+	}
+}
+
+// savePeers writes the members this node knows to the peers file.
+func (n *Node) savePeers() {
+	n.peersMu.Lock()
+	defer n.peersMu.Unlock()
+	if err := writePeers(n.opts.Home.PeersPath(), n.host.ID(), n.members.Members()); err != nil {
+		n.log.Warn("could not remember the members", "err", err)
 	}
 }
 
