@@ -6,9 +6,9 @@ import (
 	"crypto/rand"
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
-	"strconv"
 	"testing"
 	"time"
 
