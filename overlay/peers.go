@@ -2,10 +2,8 @@ package overlay
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"time"
 
@@ -13,6 +11,7 @@ import (
 	"github.com/multiformats/go-multiaddr"
 
 	"github.com/xnode/xnode/gossip"
+	"github.com/xnode/xnode/internal/atomicfile"
 )
 
 // The peers file remembers the members this node knew, so that a restarted
@@ -80,17 +79,7 @@ func writePeers(path string, self peer.ID, ms []gossip.Member) error {
 	if err != nil {
 		return fmt.Errorf("overlay: peers file: %w", err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".peers-*.json")
-	if err != nil {
-		return fmt.Errorf("overlay: peers file: %w", err)
-	}
-	_, werr := tmp.Write(append(b, '\n'))
-	if err := errors.Join(werr, tmp.Close()); err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("overlay: peers file: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		os.Remove(tmp.Name())
+	if err := atomicfile.WriteBytes(path, append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("overlay: peers file: %w", err)
 	}
 	return nil

@@ -74,7 +74,7 @@ func TestPeersFileRoundTrip(t *testing.T) {
 	if want[got[len(got)-1].ID] != t0.Add(6*time.Second) {
 		t.Fatal("the oldest members were kept instead of the newest")
 	}
-	if m, _ := filepath.Glob(filepath.Join(filepath.Dir(path), ".peers-*")); len(m) > 0 {
+	if m, _ := filepath.Glob(filepath.Join(filepath.Dir(path), ".peers.json.tmp*")); len(m) > 0 {
 		t.Fatalf("temporary files left: %v", m)
 	}
 }

@@ -215,7 +215,11 @@ func newLocateCmd(g *globals) *cobra.Command {
 				if loc.BlockSize > 0 {
 					rootSize = strconv.Itoa(loc.BlockSize)
 				}
-				row(loc.CID+" (root)", rootSize, loc.Owners)
+				label := loc.CID + " (chunk)" // a raw block asked for on its own
+				if c, err := block.Parse(loc.CID); err != nil || block.IsManifest(c) {
+					label = loc.CID + " (root)"
+				}
+				row(label, rootSize, loc.Owners)
 				for _, b := range loc.Blocks {
 					row(b.CID, strconv.Itoa(b.Size), b.Owners)
 				}

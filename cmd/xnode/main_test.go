@@ -227,6 +227,16 @@ func TestStartAndUse(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, "(root)") || !strings.Contains(r.stderr, "no member holds") {
 		t.Fatalf("locate of an unknown CID: %+v", r)
 	}
+	// A chunk asked for on its own is labelled as a chunk, not as a root.
+	var loc struct {
+		Blocks []struct{ CID string } `json:"blocks"`
+	}
+	if r = cli(t, "", "locate", cid, "--json", "--api", api); r.code != 0 || json.Unmarshal([]byte(r.stdout), &loc) != nil || len(loc.Blocks) == 0 {
+		t.Fatalf("locate --json: %+v", r)
+	}
+	if r = cli(t, "", "locate", loc.Blocks[0].CID, "--api", api); r.code != 0 || !strings.Contains(r.stdout, "(chunk)") || strings.Contains(r.stdout, "(root)") {
+		t.Fatalf("locate of a chunk: %+v", r)
+	}
 	if r = cli(t, "", "ns", "register", "demo", "--api", api); r.code != 0 {
 		t.Fatalf("ns register: %+v", r)
 	}
