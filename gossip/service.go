@@ -365,10 +365,11 @@ func (s *Service) Subscribe() (<-chan Event, func()) {
 
 func (s *Service) dispatchLocked(evs []Event) {
 	for _, ev := range evs {
-		// Joins, suspicions, failures and leaves are what an operator
-		// follows a network by; updates come with every metadata change.
+		// Joins, suspicions, failures and leaves of others are what an
+		// operator follows a network by; updates come with every metadata
+		// change, and this node's own events say nothing new.
 		level := slog.LevelInfo
-		if ev.Kind == EventUpdated {
+		if ev.Kind == EventUpdated || ev.Member.PeerID == s.h.ID() {
 			level = slog.LevelDebug
 		}
 		attrs := []any{"member", ev.Member.PeerID, "state", ev.Member.State.String()}

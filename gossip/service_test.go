@@ -3,6 +3,7 @@ package gossip
 import (
 	"bytes"
 	"context"
+	"log/slog"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -33,6 +34,7 @@ type node struct {
 
 type cluster struct {
 	cfg       Config
+	log       func(peer.ID) *slog.Logger // each node's logger; default testutil.Logger
 	mn        mocknet.Mocknet
 	nodes     []*node
 	connected time.Time // when the last connection of the graph was made
@@ -100,7 +102,11 @@ func (c *cluster) startNode(tb testing.TB, h host.Host) *node {
 	self := func() Announcement {
 		return Announcement{APIAddr: "127.0.0.1:8080", Capacity: 1 << 30, Version: "test"}
 	}
-	if nd.svc, err = New(c.cfg, h, nd.ps, self, prometheus.NewRegistry(), testutil.Logger(h.ID().ShortString())); err != nil {
+	log := testutil.Logger(h.ID().ShortString())
+	if c.log != nil {
+		log = c.log(h.ID())
+	}
+	if nd.svc, err = New(c.cfg, h, nd.ps, self, prometheus.NewRegistry(), log); err != nil {
 		cancel()
 		tb.Fatal(err)
 	}

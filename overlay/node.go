@@ -188,7 +188,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	scfg.TentativeGrace = n.cfg.Storage.TentativeGrace.D()
 	scfg.GCInterval = n.cfg.Storage.GCInterval.D()
 	scfg.Now = n.tune.StorageNow
-	if n.store, err = storage.Open(scfg, n.reg, n.log.With("part", "storage")); err != nil {
+	if n.store, err = storage.Open(scfg, n.reg, n.log.With("component", "storage")); err != nil {
 		return err
 	}
 	n.onClose(n.store.Close)
@@ -204,8 +204,8 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		return err
 	}
 	n.onClose(n.host.Close)
-	n.log = n.log.With("node", n.host.ID().ShortString())
-	if n.xfer, err = transfer.New(transfer.DefaultConfig(), n.host, n.store, n.reg, n.log.With("part", "transfer")); err != nil {
+	n.log = n.log.With("node", n.host.ID().String())
+	if n.xfer, err = transfer.New(transfer.DefaultConfig(), n.host, n.store, n.reg, n.log); err != nil {
 		return err
 	}
 	if err := n.xfer.Start(runCtx); err != nil {
@@ -215,7 +215,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	n.serveGenesis()
 
 	// Consensus: the app, then CometBFT.
-	if n.app, err = abci.New(abci.Config{Dir: home.AppDir(), Logger: n.log.With("part", "abci")}, n.reg); err != nil {
+	if n.app, err = abci.New(abci.Config{Dir: home.AppDir(), Logger: n.log}, n.reg); err != nil {
 		return err
 	}
 	n.onClose(n.app.Close)
@@ -228,7 +228,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	ccfg.TimeoutCommit = n.cfg.Consensus.TimeoutCommit.D()
 	ccfg.CreateEmptyBlocks = true
 	ccfg.CreateEmptyBlocksInterval = n.cfg.Consensus.EmptyBlocksInterval.D()
-	if n.chain, err = consensus.New(ccfg, n.app, n.log.With("part", "cometbft")); err != nil {
+	if n.chain, err = consensus.New(ccfg, n.app, n.log); err != nil {
 		return err
 	}
 	if err := n.chain.Start(runCtx); err != nil {
@@ -249,7 +249,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if n.ps, err = gossip.NewPubSub(runCtx, n.host, gcfg); err != nil {
 		return err
 	}
-	if n.members, err = gossip.New(gcfg, n.host, n.ps, n.announcement, n.reg, n.log.With("part", "gossip")); err != nil {
+	if n.members, err = gossip.New(gcfg, n.host, n.ps, n.announcement, n.reg, n.log); err != nil {
 		return err
 	}
 	if err := n.members.Start(runCtx); err != nil {
@@ -278,7 +278,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if dcfg.Remembered, err = readPeers(home.PeersPath()); err != nil {
 		n.log.Warn("ignoring the remembered peers", "err", err)
 	}
-	if n.router, err = dht.New(dcfg, n.host, n.log.With("part", "dht"), dht.WithRegisterer(n.reg)); err != nil {
+	if n.router, err = dht.New(dcfg, n.host, n.log.With("component", "dht"), dht.WithRegisterer(n.reg)); err != nil {
 		return err
 	}
 	if err := n.router.Start(runCtx); err != nil {
@@ -292,10 +292,10 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		addrsOf:   n.membershipAddrs,
 		connected: func(p peer.ID) bool { return n.host.Network().Connectedness(p) == network.Connected },
 		view:      n.liveView, minMembers: int(n.params.MinMembers), chunkSize: int(n.params.MaxChunkSize),
-		inflight: inflightChunks(int(n.params.MaxChunkSize)), attemptTO: n.tune.AttemptTimeout, hedge: n.tune.HedgeDelay, log: n.log.With("part", "blocks"), metrics: n.metrics, bg: runCtx,
+		inflight: inflightChunks(int(n.params.MaxChunkSize)), attemptTO: n.tune.AttemptTimeout, hedge: n.tune.HedgeDelay, log: n.log.With("component", "blocks"), metrics: n.metrics, bg: runCtx,
 	}
 	n.onClose(func() error { n.blocks.wg.Wait(); return nil })
-	n.repair = newRepairer(n.blocks, n.repairView, n.cfg.Repair.Concurrency, n.cfg.Repair.AntiEntropyInterval.D(), n.cfg.Repair.Settle.D(), n.log.With("part", "repair"), n.metrics)
+	n.repair = newRepairer(n.blocks, n.repairView, n.cfg.Repair.Concurrency, n.cfg.Repair.AntiEntropyInterval.D(), n.cfg.Repair.Settle.D(), n.log.With("component", "repair"), n.metrics)
 	n.goRun(func() { n.repair.run(runCtx) })
 	n.goRun(func() { n.watchMembers(runCtx) })
 	// Runs before the membership closes (closers run in reverse).
@@ -309,7 +309,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	acfg.Listen = n.cfg.API.Listen
 	acfg.MaxBodyBytes = n.cfg.API.MaxBodyBytes
 	acfg.MaxInFlight = n.cfg.API.MaxInFlight
-	if n.api, err = api.New(acfg, n, n.reg, n.reg, n.log.With("part", "api")); err != nil {
+	if n.api, err = api.New(acfg, n, n.reg, n.reg, n.log.With("component", "api")); err != nil {
 		return err
 	}
 	if err := n.api.Start(runCtx); err != nil {

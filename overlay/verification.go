@@ -76,7 +76,7 @@ func (n *Node) startVerification(ctx context.Context) error {
 	}
 	vcfg := verify.DefaultConfig()
 	vcfg.Interval = n.tune.VerifyInterval
-	if n.verif, err = verify.NewVerifier(vcfg, chainAdapter{n}, blockSource{n.blocks}, heights, n.reg, n.log.With("part", "verifier")); err != nil {
+	if n.verif, err = verify.NewVerifier(vcfg, chainAdapter{n}, blockSource{n.blocks}, heights, n.reg, n.log.With("component", "verifier")); err != nil {
 		return err
 	}
 	if err := n.verif.Start(ctx); err != nil {
@@ -84,7 +84,7 @@ func (n *Node) startVerification(ctx context.Context) error {
 	}
 	n.onClose(n.verif.Close)
 	if iv := n.cfg.Storage.ScrubInterval.D(); iv > 0 {
-		if n.scrub, err = verify.NewScrubber(verify.ScrubConfig{Interval: iv}, n.store, blockSource{n.blocks}, n.reg, n.log.With("part", "scrubber")); err != nil {
+		if n.scrub, err = verify.NewScrubber(verify.ScrubConfig{Interval: iv}, n.store, blockSource{n.blocks}, n.reg, n.log.With("component", "scrubber")); err != nil {
 			return err
 		}
 		if err := n.scrub.Start(ctx); err != nil {
