@@ -3,10 +3,10 @@ package gossip
 import (
 	"bytes"
 	"context"
-	"log/slog"
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"strings"
 	"testing"
