@@ -16,8 +16,8 @@ import (
 // runs once at start, then every DiscoveryInterval, until ctx ends.
 //
 // A node with no connection at all cannot search: it redials the peers it
-// knows (bootstrap, remembered, lost, and those in its routing table) at once when
-// it loses its last connection, then after 1 s, 2 s, 4 s and so on up to
+// knows (bootstrap, remembered, lost, and those in its routing table) a second
+// after it loses its last connection, then after 2 s, 4 s and so on up to
 // DiscoveryInterval until one answers, so that a node whose peers all
 // restarted is back with them seconds after they are up.
 //
@@ -71,15 +71,24 @@ func (r *Router) discoveryLoop(ctx context.Context, kad *kaddht.IpfsDHT) {
 			backoff = 0
 			retry.Stop()
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		case <-retry.C:
-		case <-r.isolated:
-			if r.connected() == 0 {
-				r.log.Info("lost every connection; redialling known peers")
-				backoff = 0
+	wait:
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				break wait
+			case <-retry.C:
+				break wait
+			case <-r.isolated:
+				// Redial after a second, not at once: the peers are likely
+				// restarting, and GossipSub must first see the old
+				// connections gone.
+				if r.connected() == 0 {
+					r.log.Info("lost every connection; redialling known peers")
+					backoff = time.Second
+					retry.Reset(backoff)
+				}
 			}
 		}
 	}

@@ -25,7 +25,7 @@
 // bootstrap peers are gone. When the host loses its last connection, as when
 // every peer restarts at once, the discovery loop redials the peers it knows
 // (bootstrap, remembered, the ones whose connections closed, and those in the
-// routing table) at once, then after 1 s, 2 s, 4 s and so on up to
+// routing table) a second later, then after 2 s, 4 s and so on up to
 // DiscoveryInterval, until one answers.
 //
 // # Lifecycle

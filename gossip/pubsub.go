@@ -36,11 +36,36 @@ func NewPubSub(ctx context.Context, h host.Host, cfg Config) (*pubsub.PubSub, er
 		pubsub.WithGossipSubParams(params),
 		pubsub.WithPeerScore(scoreParams(cfg), scoreThresholds()),
 		pubsub.WithMaxMessageSize(cfg.MaxRPCSize),
+		pubsub.WithAppSpecificRpcInspector(dropOwnEchoes(h.ID())),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("gossip: new gossipsub: %w", err)
 	}
 	return ps, nil
+}
+
+// dropOwnEchoes returns an RPC inspector that removes, from what a peer
+// sends, messages this node wrote itself. They are never needed, and the
+// only honest source of them is an earlier run of this node: after a quick
+// restart the peers still hold its last announcements and hand them over in
+// answer to IWANT. GossipSub counts each one as an invalid message from the
+// peer that forwarded it ("self originated message"), and a dozen of them
+// took an honest peer below the publish threshold, so that a restarted node
+// and its peers stopped exchanging anything. Dropped here, before GossipSub
+// sees them, they cost no one any score.
+func dropOwnEchoes(self peer.ID) func(peer.ID, *pubsub.RPC) error {
+	return func(_ peer.ID, rpc *pubsub.RPC) error {
+		msgs := rpc.GetPublish()
+		keep := msgs[:0]
+		for _, m := range msgs {
+			if peer.ID(m.GetFrom()) != self {
+				keep = append(keep, m)
+			}
+		}
+		clear(msgs[len(keep):])
+		rpc.Publish = keep
+		return nil
+	}
 }
 
 // loopbackNets are exempt from the IP-colocation penalty.

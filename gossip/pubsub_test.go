@@ -3,8 +3,13 @@ package gossip
 import (
 	"context"
 	"net"
+	"slices"
 	"testing"
 	"time"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	pb "github.com/libp2p/go-libp2p-pubsub/pb"
+	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 func TestScoreParamsWhitelistLoopbackOnly(t *testing.T) {
@@ -44,5 +49,33 @@ func TestNewPubSubValidatesConfig(t *testing.T) {
 	defer cancel()
 	if _, err := NewPubSub(ctx, nil, LocalTestConfig()); err == nil {
 		t.Fatal("NewPubSub accepted a config without Network")
+	}
+}
+
+func TestDropOwnEchoes(t *testing.T) {
+	self, other := peer.ID("self-id"), peer.ID("other-id")
+	msg := func(from peer.ID, data string) *pb.Message {
+		return &pb.Message{From: []byte(from), Data: []byte(data)}
+	}
+	rpc := &pubsub.RPC{RPC: pb.RPC{
+		Publish: []*pb.Message{msg(self, "a"), msg(other, "b"), msg(self, "c"), msg(other, "d")},
+		Control: &pb.ControlMessage{},
+	}}
+	if err := dropOwnEchoes(self)(other, rpc); err != nil {
+		t.Fatalf("the RPC itself must go through: %v", err)
+	}
+	var got []string
+	for _, m := range rpc.Publish {
+		got = append(got, string(m.Data))
+	}
+	if !slices.Equal(got, []string{"b", "d"}) {
+		t.Fatalf("kept %v, want the other peer's messages b and d", got)
+	}
+	if rpc.Control == nil {
+		t.Fatal("control messages dropped")
+	}
+	empty := &pubsub.RPC{}
+	if err := dropOwnEchoes(self)(other, empty); err != nil || len(empty.Publish) != 0 {
+		t.Fatalf("empty RPC: %v, %v", err, empty.Publish)
 	}
 }

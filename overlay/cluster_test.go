@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -148,6 +149,13 @@ func TestFailureRepair(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-node")
 	}
+	t.Run("failed", func(t *testing.T) { testLossRepair(t, false) })
+	// A member that announced its leave and does not come back is repaired
+	// around after the same grace.
+	t.Run("left", func(t *testing.T) { testLossRepair(t, true) })
+}
+
+func testLossRepair(t *testing.T, leave bool) {
 	params := abci.DefaultParams()
 	grace := 2 * time.Second
 	nodes := localnet.StartInProcess(t, 5, localnet.InProcessOptions{Params: &params, Validators: 1, RepairGrace: grace, AntiEntropy: time.Second})
@@ -155,9 +163,17 @@ func TestFailureRepair(t *testing.T) {
 	blobs := putBlobs(t, cs, 20, 2)
 	ctx := context.Background()
 
-	// Close node 4 abruptly (no leave): the others detect the failure.
+	// Close node 4, abruptly (the others detect the failure) or after
+	// announcing its leave.
 	victim := nodes[4]
 	victimID := victim.ID().String()
+	gone := "failed"
+	if leave {
+		gone = "left"
+		if err := victim.Leave(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
 	victim.Close()
 	survivors, scs := nodes[:4], cs[:4]
 	tu.Eventually(t, 30*time.Second, func() bool {
@@ -167,11 +183,11 @@ func TestFailureRepair(t *testing.T) {
 		}
 		for _, m := range ms {
 			if m.PeerID == victimID {
-				return m.State == "failed"
+				return m.State == gone
 			}
 		}
 		return false
-	}, "victim marked failed")
+	}, "victim marked %s", gone)
 
 	// From detection on, every blob stays readable, while repair runs.
 	detected := time.Now()
@@ -187,7 +203,11 @@ func TestFailureRepair(t *testing.T) {
 			t.Fatalf("not repaired after %s: %d problems, first %v", time.Since(detected), len(problems), problems[0])
 		}
 	}
-	t.Logf("R live replicas restored %s after failure detection (grace %s), %d full read passes meanwhile", time.Since(detected).Round(time.Millisecond), grace, reads)
+	took := time.Since(detected)
+	t.Logf("R live replicas restored %s after the loss was detected (grace %s), %d full read passes meanwhile", took.Round(time.Millisecond), grace, reads)
+	if leave && took < grace {
+		t.Fatalf("repaired around a member that left %s after its leave, before the %s grace", took, grace)
+	}
 }
 
 func TestJoinRebalance(t *testing.T) {
@@ -266,9 +286,56 @@ func TestFullRestartMovesNothing(t *testing.T) {
 	}
 	nodes := net.Nodes
 	cs := clients(t, nodes)
+	waitRepairedOnce(t, nodes, cs)
+	assertNothingMoved(t, nodes)
+	if p := placementErrors(ctx, cs[0], nodes, blobs, 3, true); len(p) > 0 {
+		t.Fatalf("%d placement problems, first: %v", len(p), p[:min(5, len(p))])
+	}
+	if err := readAll(cs[1], blobs); err != nil {
+		t.Fatal(err)
+	}
+}
 
-	// Once every node sees all four, wait for two more passes on each: the
-	// settled pass and a periodic one after it.
+// TestRestartWithinGraceMovesNothing restarts one node the way an operator
+// does for an upgrade: it announces its leave, stops and starts again. The
+// others keep its place for the repair grace, as for a failure, so nothing
+// moves out and back.
+func TestRestartWithinGraceMovesNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-node")
+	}
+	params := abci.DefaultParams() // R=3
+	net := localnet.NewInProcess(t, 4, localnet.InProcessOptions{Params: &params, Validators: 1, RepairGrace: 30 * time.Second})
+	cs := clients(t, net.Nodes)
+	blobs := putBlobs(t, cs, 12, 6)
+	ctx := context.Background()
+	leaver := net.Nodes[3].ID().String()
+	if err := net.Nodes[3].Leave(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := net.Stop(3); err != nil {
+		t.Fatal(err)
+	}
+	tu.Eventually(t, 10*time.Second, func() bool {
+		ms, err := cs[0].Members(ctx)
+		return err == nil && slices.ContainsFunc(ms, func(m api.Member) bool { return m.PeerID == leaver && m.State == "left" })
+	}, "the others see the node left")
+	net.Restart(t, 3)
+	nodes := net.Nodes
+	cs = clients(t, nodes)
+	waitRepairedOnce(t, nodes, cs)
+	assertNothingMoved(t, nodes)
+	if err := readAll(cs[3], blobs); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitRepairedOnce waits until every node sees all of nodes live, then for
+// two more repair passes on each: the pass membership calls for once it has
+// settled, and a periodic one after it.
+func waitRepairedOnce(t *testing.T, nodes []*overlay.Node, cs []*api.Client) {
+	t.Helper()
+	ctx := context.Background()
 	tu.Eventually(t, 60*time.Second, func() bool {
 		for _, c := range cs {
 			if ms, err := c.Members(ctx); err != nil || liveCount(ms) != len(nodes) {
@@ -276,7 +343,7 @@ func TestFullRestartMovesNothing(t *testing.T) {
 			}
 		}
 		return true
-	}, "every node sees every other after the restart")
+	}, "every node sees every other")
 	want := make([]float64, len(nodes))
 	for i, n := range nodes {
 		want[i] = metricValue(t, n, "xnode_repair_passes_total") + 2
@@ -289,18 +356,17 @@ func TestFullRestartMovesNothing(t *testing.T) {
 		}
 		return true
 	}, "two repair passes on every node after membership is complete")
+}
 
+// assertNothingMoved fails the test if any node's repair moved or dropped a
+// block.
+func assertNothingMoved(t *testing.T, nodes []*overlay.Node) {
+	t.Helper()
 	for i, n := range nodes {
 		moved, dropped := metricValue(t, n, "xnode_repair_blocks_moved_total"), metricValue(t, n, "xnode_repair_blocks_dropped_total")
 		if moved != 0 || dropped != 0 {
-			t.Errorf("node %d moved %v blocks and dropped %v after a restart that changed no owner set", i, moved, dropped)
+			t.Errorf("node %d moved %v blocks and dropped %v, though no owner set changed for good", i, moved, dropped)
 		}
-	}
-	if p := placementErrors(ctx, cs[0], nodes, blobs, 3, true); len(p) > 0 {
-		t.Fatalf("%d placement problems, first: %v", len(p), p[:min(5, len(p))])
-	}
-	if err := readAll(cs[1], blobs); err != nil {
-		t.Fatal(err)
 	}
 }
 

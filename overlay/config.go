@@ -125,8 +125,9 @@ type GossipConfig struct {
 
 // RepairConfig configures replication repair.
 type RepairConfig struct {
-	// Grace is how long a failed member keeps its place before data is
-	// repaired around it, so a short pause causes no copy storm. Default 30s.
+	// Grace is how long a member that failed or left keeps its place before
+	// data is repaired around it, so that a pause or a restart causes no copy
+	// storm. Default 30s.
 	Grace Duration `toml:"grace"`
 	// AntiEntropyInterval is how often a full repair pass runs regardless of
 	// membership events. Default 1m.
@@ -424,7 +425,8 @@ fail_phi = {{.Gossip.FailPhi}}
 {{range $k, $v := .Gossip.Tags}}{{q $k}} = {{q $v}}
 {{end}}
 [repair]
-# A failed member keeps its place this long before data is re-replicated around it.
+# A member that failed or left (a restart is a leave) keeps its place this long
+# before data is re-replicated around it.
 grace = {{dur .Repair.Grace}}
 # A full repair pass runs this often even without membership changes.
 anti_entropy_interval = {{dur .Repair.AntiEntropyInterval}}

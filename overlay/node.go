@@ -413,10 +413,10 @@ func (n *Node) announcement() gossip.Announcement {
 func (n *Node) memberInfos() []memberInfo {
 	out := []memberInfo{{ID: n.host.ID(), Capacity: n.cfg.P2P.Capacity, LastSeen: time.Now()}}
 	for _, m := range n.members.Members() {
-		if m.PeerID == n.host.ID() || m.State == gossip.Left {
+		if m.PeerID == n.host.ID() {
 			continue
 		}
-		out = append(out, memberInfo{ID: m.PeerID, Capacity: m.Capacity, Failed: m.State == gossip.Failed, LastSeen: m.LastSeen})
+		out = append(out, memberInfo{ID: m.PeerID, Capacity: m.Capacity, Gone: !m.State.Live(), LastSeen: m.LastSeen})
 	}
 	return out
 }
@@ -434,16 +434,17 @@ func (n *Node) liveView() view {
 	return newView(n.host.ID(), int(n.params.ReplicationFactor), n.memberInfos(), time.Now(), -1)
 }
 
-// repairView keeps a failed member in place until the repair grace passes.
+// repairView keeps a member that failed or left in place until the repair
+// grace passes.
 func (n *Node) repairView() view {
 	return newView(n.host.ID(), int(n.params.ReplicationFactor), n.memberInfos(), time.Now(), n.cfg.Repair.Grace.D())
 }
 
 // watchMembers reacts to membership events: it teaches the peerstore and
 // CometBFT the addresses members announce, and triggers repair when the
-// owner sets may have changed (on a join or a leave, and once a failed
-// member's grace period has passed; the repairer waits for membership to
-// settle).
+// owner sets may have changed (on a join, and once the grace period of a
+// member that failed or left has passed; the repairer waits for membership
+// to settle).
 func (n *Node) watchMembers(ctx context.Context) {
 	events, cancel := n.members.Subscribe()
 	defer cancel()
@@ -485,11 +486,11 @@ func (n *Node) watchMembers(ctx context.Context) {
 				if ev.Kind == gossip.EventJoined {
 					n.repair.Trigger()
 				}
-			case gossip.EventLeft:
-				n.repair.Trigger()
-			case gossip.EventFailed:
-				// Trigger is a non-blocking send, so a timer that fires after
-				// Close does nothing.
+			case gossip.EventLeft, gossip.EventFailed:
+				// A member that left may be restarting: like a failed one,
+				// it keeps its place for the grace period. Trigger is a
+				// non-blocking send, so a timer that fires after Close does
+				// nothing.
 				time.AfterFunc(n.cfg.Repair.Grace.D()+time.Second, n.repair.Trigger)
 			}
 		}

@@ -13,9 +13,10 @@ import (
 type memberInfo struct {
 	ID       peer.ID
 	Capacity uint64
-	// Failed marks a member the detector gave up on; LastSeen says when it
-	// was last heard, so repair can wait out the grace period.
-	Failed   bool
+	// Gone marks a member that failed (the detector gave up on it) or left
+	// (it announced its shutdown); LastSeen says when it was last heard, so
+	// repair can wait out the grace period: a restart is a leave too.
+	Gone     bool
 	LastSeen time.Time
 }
 
@@ -45,7 +46,7 @@ func weight(capacity uint64) float64 {
 func newView(self peer.ID, r int, members []memberInfo, now time.Time, grace time.Duration) view {
 	v := view{self: self, r: r}
 	for _, m := range members {
-		if m.Failed && (grace < 0 || now.Sub(m.LastSeen) > grace) {
+		if m.Gone && (grace < 0 || now.Sub(m.LastSeen) > grace) {
 			continue
 		}
 		v.members = append(v.members, rendezvous.Member{ID: string(m.ID), Weight: weight(m.Capacity)})
