@@ -43,6 +43,7 @@ func (r *Router) discoveryLoop(ctx context.Context, kad *kaddht.IpfsDHT) {
 		rt := kad.RoutingTable().Size()
 		if alone := r.connected() == 0; alone || (rt == 0 && r.cfg.RetryBootstrap) {
 			known := append(r.lostPeers(), r.routingPeers(kad)...)
+			known = known[:min(len(known), maxRedial)]
 			if len(r.bootstrap)+len(r.remembered)+len(known) > 0 {
 				if err := r.dialKnown(ctx, known); err == nil && alone && r.connected() > 0 {
 					r.log.Info("connected to the network", "peers", r.connected())
@@ -93,6 +94,10 @@ func (r *Router) discoveryLoop(ctx context.Context, kad *kaddht.IpfsDHT) {
 		}
 	}
 }
+
+// maxRedial bounds how many lost and routing-table peers an isolated node
+// dials at once, besides its bootstrap and remembered peers.
+const maxRedial = 32
 
 // routingPeers lists the peers in kad's routing table with the addresses
 // the peerstore has for them.

@@ -60,7 +60,8 @@ type Router struct {
 	metrics    *metrics
 
 	// isolated is signalled when the host loses its last connection, so
-	// that the discovery loop redials at once instead of at its next tick.
+	// that the discovery loop redials within a second instead of at its
+	// next tick.
 	isolated chan struct{}
 	notifee  *network.NotifyBundle
 	// lost remembers the peers whose connections closed, with the
