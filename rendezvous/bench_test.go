@@ -1,6 +1,9 @@
 package rendezvous
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 // benchKeys is how many distinct keys the benchmarks cycle through, so that
 // branch prediction cannot learn one key's winners.
@@ -50,14 +53,47 @@ func BenchmarkHash100(b *testing.B) {
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
-		seed := keySeed(keys[i%benchKeys])
-		var x uint64
-		for j := range members {
-			x ^= memberHash(seed, members[j].ID)
-		}
-		sink += x
+		sink += hash100(keys[i%benchKeys], members)
 		i++
 	}
+}
+
+// hash100 is Hash100's work for one key.
+func hash100(key []byte, members []Member) uint64 {
+	seed := keySeed(key)
+	var x uint64
+	for j := range members {
+		x ^= memberHash(seed, members[j].ID)
+	}
+	return x
+}
+
+// BenchmarkOwnersVsHash100 runs Owners100R3's and Hash100's work in turn,
+// in blocks of 1024 calls over the same keys, so that both are measured in
+// the same machine state (their speed drifts between benchmarks run one
+// after the other), and reports each one's ns per call and their ratio,
+// the figure the target is set on.
+func BenchmarkOwnersVsHash100(b *testing.B) {
+	keys := cidKeys(7, benchKeys)
+	members := equalMembers(7, 100)
+	const block = 1024
+	var owners, hashes time.Duration
+	calls, i := 0, 0
+	for b.Loop() {
+		t0 := time.Now()
+		for j := range block {
+			sink += uint64(len(Owners(keys[(i+j)%benchKeys], members, 3)[0].ID))
+		}
+		t1 := time.Now()
+		for j := range block {
+			sink += hash100(keys[(i+j)%benchKeys], members)
+		}
+		owners, hashes = owners+t1.Sub(t0), hashes+time.Since(t1)
+		i, calls = i+block, calls+block
+	}
+	b.ReportMetric(float64(owners.Nanoseconds())/float64(calls), "owners-ns/call")
+	b.ReportMetric(float64(hashes.Nanoseconds())/float64(calls), "hash100-ns/call")
+	b.ReportMetric(float64(owners)/float64(hashes), "owners/hash100")
 }
 
 // BenchmarkScore100 is the 100 hashes and their full scores (with the
