@@ -25,6 +25,16 @@
 // upward and a receiver can tell a slightly late message (ignored, not
 // penalised: see Config.ReorderWindow) from a replay (rejected).
 //
+// A node drops its own messages when a peer hands them back, before
+// GossipSub sees them. After a quick restart the peers still hold the
+// node's last announcements from its previous run, and GossipSub would
+// count each as an invalid message from the honest peer that forwarded it,
+// enough to stop the two exchanging anything.
+//
+// Joins, suspicions, failures and leaves of other members are logged at
+// INFO ("member joined" with the addresses, "member left", ...), keyed
+// "member"; updates and this node's own events at DEBUG.
+//
 // The detector judges silence on this node's clock, so a tick that comes
 // late (this node was paused: GC, CPU starvation) is skipped rather than
 // blamed on peers whose heartbeats may still sit in local queues.
