@@ -13,6 +13,17 @@
 // goroutine the node started, and joins their errors; it is safe to call
 // twice. Leave announces a graceful departure before Close.
 //
+// Repair: a join, or the end of the grace period of a member that failed or
+// left, calls for a pass over the local index, which runs once membership
+// has been quiet for RepairConfig.Settle; a periodic anti-entropy pass
+// catches the rest. A member that left keeps its place for the grace like a
+// failed one, because every shutdown, a restart included, announces a
+// leave. The put and get paths use only live members.
+//
+// Rejoining: the node keeps the members it knows in data/peers.json
+// (rewritten within 10 s of a change and on Close) and hands them to the DHT
+// at Start, which dials them with the bootstrap peers.
+//
 // Concurrency: a started Node is safe for concurrent use; the API calls it
 // from many goroutines. Placement decisions take a snapshot of the membership
 // (a view) so one put uses one consistent owner ranking.
