@@ -267,20 +267,7 @@ func TestFullRestartMovesNothing(t *testing.T) {
 	blobs := putBlobs(t, clients(t, net.Nodes), 12, 5)
 	ctx := context.Background()
 
-	var wg sync.WaitGroup
-	for _, n := range net.Nodes {
-		wg.Go(func() {
-			if err := n.Leave(ctx); err != nil {
-				t.Errorf("leave: %v", err)
-			}
-		})
-	}
-	wg.Wait()
-	for i := range net.Nodes {
-		if err := net.Stop(i); err != nil {
-			t.Fatal(err)
-		}
-	}
+	stopAll(t, net)
 	for i := range net.Nodes {
 		net.Restart(t, i)
 	}
@@ -327,6 +314,26 @@ func TestRestartWithinGraceMovesNothing(t *testing.T) {
 	assertNothingMoved(t, nodes)
 	if err := readAll(cs[3], blobs); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// stopAll stops every node the way `xnode localnet down` does: all announce
+// their leave at once, then close.
+func stopAll(t *testing.T, net *localnet.InProcess) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for _, n := range net.Nodes {
+		wg.Go(func() {
+			if err := n.Leave(context.Background()); err != nil {
+				t.Errorf("leave: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	for i := range net.Nodes {
+		if err := net.Stop(i); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 

@@ -2,7 +2,6 @@ package overlay_test
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,16 +24,7 @@ func TestRestartWithoutBootstrapRejoins(t *testing.T) {
 	blobs := putBlobs(t, clients(t, net.Nodes), 4, 11)
 	ctx := context.Background()
 
-	var wg sync.WaitGroup
-	for _, n := range net.Nodes {
-		wg.Go(func() { _ = n.Leave(ctx) })
-	}
-	wg.Wait()
-	for i := range net.Nodes {
-		if err := net.Stop(i); err != nil {
-			t.Fatal(err)
-		}
-	}
+	stopAll(t, net)
 	for i := range net.Nodes {
 		net.RestartWith(t, i, nil)
 	}
