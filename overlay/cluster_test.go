@@ -317,6 +317,19 @@ func TestRestartWithinGraceMovesNothing(t *testing.T) {
 	}
 }
 
+// waitAllLive waits until every client's node sees all of them live.
+func waitAllLive(t *testing.T, cs []*api.Client, timeout time.Duration) {
+	t.Helper()
+	tu.Eventually(t, timeout, func() bool {
+		for _, c := range cs {
+			if ms, err := c.Members(context.Background()); err != nil || liveCount(ms) != len(cs) {
+				return false
+			}
+		}
+		return true
+	}, "every node sees every other")
+}
+
 // stopAll stops every node the way `xnode localnet down` does: all announce
 // their leave at once, then close.
 func stopAll(t *testing.T, net *localnet.InProcess) {
@@ -342,15 +355,7 @@ func stopAll(t *testing.T, net *localnet.InProcess) {
 // settled, and a periodic one after it.
 func waitRepairedOnce(t *testing.T, nodes []*overlay.Node, cs []*api.Client) {
 	t.Helper()
-	ctx := context.Background()
-	tu.Eventually(t, 60*time.Second, func() bool {
-		for _, c := range cs {
-			if ms, err := c.Members(ctx); err != nil || liveCount(ms) != len(nodes) {
-				return false
-			}
-		}
-		return true
-	}, "every node sees every other")
+	waitAllLive(t, cs, 60*time.Second)
 	want := make([]float64, len(nodes))
 	for i, n := range nodes {
 		want[i] = metricValue(t, n, "xnode_repair_passes_total") + 2

@@ -22,21 +22,12 @@ func TestRestartWithoutBootstrapRejoins(t *testing.T) {
 	params := abci.DefaultParams()
 	net := localnet.NewInProcess(t, 3, localnet.InProcessOptions{Params: &params, Validators: 1})
 	blobs := putBlobs(t, clients(t, net.Nodes), 4, 11)
-	ctx := context.Background()
-
 	stopAll(t, net)
 	for i := range net.Nodes {
 		net.RestartWith(t, i, nil)
 	}
 	cs := clients(t, net.Nodes)
-	tu.Eventually(t, 30*time.Second, func() bool {
-		for _, c := range cs {
-			if ms, err := c.Members(ctx); err != nil || liveCount(ms) != len(cs) {
-				return false
-			}
-		}
-		return true
-	}, "every node sees every other again")
+	waitAllLive(t, cs, 30*time.Second)
 	if err := readAll(cs[2], blobs); err != nil {
 		t.Fatal(err)
 	}
