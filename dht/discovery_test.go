@@ -53,9 +53,9 @@ func TestFindPeersStopsAtMinPeers(t *testing.T) {
 
 	dead := multiaddr.StringCast(fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", testutil.FreePort(t)))
 	found := []peer.AddrInfo{
-		{ID: h.ID(), Addrs: h.Addrs()},                        // self
-		{ID: randomID(t)},                                     // no addresses
-		{ID: randomID(t), Addrs: []multiaddr.Multiaddr{dead}}, // nobody listening
+		{ID: h.ID(), Addrs: h.Addrs()},                               // self
+		{ID: testutil.PeerID(t)},                                     // no addresses
+		{ID: testutil.PeerID(t), Addrs: []multiaddr.Multiaddr{dead}}, // nobody listening
 	}
 	var others []peer.ID
 	for range 5 {

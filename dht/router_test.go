@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
-	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
@@ -172,7 +171,7 @@ func TestCluster12(t *testing.T) {
 	t.Run("unknown peer", func(t *testing.T) {
 		fctx, fcancel := context.WithTimeout(ctx, 10*time.Second)
 		defer fcancel()
-		_, err := nodes[0].r.FindPeer(fctx, randomID(t))
+		_, err := nodes[0].r.FindPeer(fctx, testutil.PeerID(t))
 		if !errors.Is(err, ErrPeerNotFound) || !errors.Is(err, xnode.ErrNotFound) {
 			t.Fatalf("err = %v, want ErrPeerNotFound", err)
 		}
@@ -183,21 +182,8 @@ func hasAddr(as []multiaddr.Multiaddr, want multiaddr.Multiaddr) bool {
 	return slices.ContainsFunc(as, want.Equal)
 }
 
-func randomID(t *testing.T) peer.ID {
-	t.Helper()
-	_, pub, err := crypto.GenerateEd25519Key(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := peer.IDFromPublicKey(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return id
-}
-
 func TestValidate(t *testing.T) {
-	id := randomID(t)
+	id := testutil.PeerID(t)
 	good := testConfig()
 	good.Bootstrap = []multiaddr.Multiaddr{multiaddr.StringCast("/ip4/127.0.0.1/tcp/4001/p2p/" + id.String())}
 	if err := good.Validate(); err != nil {
@@ -250,7 +236,7 @@ func TestValidate(t *testing.T) {
 }
 
 func TestStartUnreachableBootstrap(t *testing.T) {
-	refused := multiaddr.StringCast(fmt.Sprintf("/ip4/127.0.0.1/tcp/%d/p2p/%s", testutil.FreePort(t), randomID(t)))
+	refused := multiaddr.StringCast(fmt.Sprintf("/ip4/127.0.0.1/tcp/%d/p2p/%s", testutil.FreePort(t), testutil.PeerID(t)))
 
 	// A listener that accepts TCP and never speaks: the dial hangs in the
 	// handshake, so only BootstrapTimeout ends it.
@@ -268,7 +254,7 @@ func TestStartUnreachableBootstrap(t *testing.T) {
 			t.Cleanup(func() { _ = c.Close() })
 		}
 	}()
-	silent := multiaddr.StringCast(fmt.Sprintf("/ip4/127.0.0.1/tcp/%d/p2p/%s", l.Addr().(*net.TCPAddr).Port, randomID(t)))
+	silent := multiaddr.StringCast(fmt.Sprintf("/ip4/127.0.0.1/tcp/%d/p2p/%s", l.Addr().(*net.TCPAddr).Port, testutil.PeerID(t)))
 
 	cfg := testConfig()
 	cfg.BootstrapTimeout = time.Second
@@ -298,7 +284,7 @@ func TestStartUnreachableBootstrap(t *testing.T) {
 		t.Errorf("Start took %s with BootstrapTimeout %s", took, cfg.BootstrapTimeout)
 	}
 	// Nothing is left running, and the router reports so.
-	if _, err := r.FindPeer(context.Background(), randomID(t)); !errors.Is(err, ErrNotRunning) {
+	if _, err := r.FindPeer(context.Background(), testutil.PeerID(t)); !errors.Is(err, ErrNotRunning) {
 		t.Errorf("FindPeer after failed start: %v", err)
 	}
 	if slices.Contains(h.Mux().Protocols(), ProtocolID) {
@@ -351,7 +337,7 @@ func TestLifecycleAndBadInput(t *testing.T) {
 	if slices.Contains(h.Mux().Protocols(), ProtocolID) {
 		t.Fatal("New registered a protocol handler; constructors must start nothing")
 	}
-	if _, err := r.FindPeer(ctx, randomID(t)); !errors.Is(err, ErrNotRunning) {
+	if _, err := r.FindPeer(ctx, testutil.PeerID(t)); !errors.Is(err, ErrNotRunning) {
 		t.Errorf("FindPeer before Start: %v", err)
 	}
 	if err := r.Provide(ctx, blockCID(t, "x")); !errors.Is(err, ErrNotRunning) {
@@ -385,10 +371,10 @@ func TestLifecycleAndBadInput(t *testing.T) {
 		t.Errorf("Connect(self): %v", err)
 	}
 	// Alone, there is nobody to ask.
-	if _, err := r.FindPeer(ctx, randomID(t)); !errors.Is(err, ErrNoPeers) {
+	if _, err := r.FindPeer(ctx, testutil.PeerID(t)); !errors.Is(err, ErrNoPeers) {
 		t.Errorf("FindPeer alone: %v", err)
 	}
-	if err := r.Connect(ctx, randomID(t), nil); !errors.Is(err, ErrNoPeers) {
+	if err := r.Connect(ctx, testutil.PeerID(t), nil); !errors.Is(err, ErrNoPeers) {
 		t.Errorf("Connect alone: %v", err)
 	}
 
@@ -426,7 +412,7 @@ func TestStartOneGoodBootstrap(t *testing.T) {
 			t.Cleanup(func() { _ = c.Close() })
 		}
 	}()
-	silent := multiaddr.StringCast(fmt.Sprintf("/ip4/127.0.0.1/tcp/%d/p2p/%s", l.Addr().(*net.TCPAddr).Port, randomID(t)))
+	silent := multiaddr.StringCast(fmt.Sprintf("/ip4/127.0.0.1/tcp/%d/p2p/%s", l.Addr().(*net.TCPAddr).Port, testutil.PeerID(t)))
 
 	cfg := testConfig()
 	first := newHost(t, newGate())

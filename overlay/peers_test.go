@@ -7,25 +7,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/multiformats/go-multiaddr"
 
 	"github.com/xnode/xnode/gossip"
+	"github.com/xnode/xnode/internal/testutil"
 )
-
-func testPeerID(t *testing.T) peer.ID {
-	t.Helper()
-	_, pub, err := crypto.GenerateEd25519Key(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := peer.IDFromPublicKey(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return id
-}
 
 func TestPeersFileRoundTrip(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "peers.json")
@@ -33,19 +20,19 @@ func TestPeersFileRoundTrip(t *testing.T) {
 		t.Fatalf("missing file: %v, %v; want nothing and no error", got, err)
 	}
 
-	self := testPeerID(t)
+	self := testutil.PeerID(t)
 	t0 := time.Unix(1_700_000_000, 0)
 	var ms []gossip.Member
 	want := map[peer.ID]time.Time{}
 	for i := range maxRememberedPeers + 6 {
 		m := gossip.Member{State: gossip.Left, LastSeen: t0.Add(time.Duration(i) * time.Second)}
-		m.PeerID = testPeerID(t)
+		m.PeerID = testutil.PeerID(t)
 		m.Addrs = []multiaddr.Multiaddr{multiaddr.StringCast(fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", 10000+i))}
 		ms = append(ms, m)
 		want[m.PeerID] = m.LastSeen
 	}
 	noAddrs := gossip.Member{LastSeen: t0.Add(time.Hour)}
-	noAddrs.PeerID = testPeerID(t)
+	noAddrs.PeerID = testutil.PeerID(t)
 	me := gossip.Member{LastSeen: t0.Add(time.Hour)}
 	me.PeerID, me.Addrs = self, ms[0].Addrs
 	ms = append(ms, noAddrs, me)
@@ -89,10 +76,10 @@ func TestPeersFileBadInput(t *testing.T) {
 		t.Fatal("garbage peers file read without error")
 	}
 	// Entries that do not parse are skipped; the rest are kept.
-	good := testPeerID(t)
+	good := testutil.PeerID(t)
 	body := fmt.Sprintf(`[{"peer_id":"nope","addrs":["/ip4/127.0.0.1/tcp/1"]},
 		{"peer_id":%q,"addrs":["garbage","/ip4/127.0.0.1/tcp/2"]},
-		{"peer_id":%q,"addrs":[]}]`, good, testPeerID(t))
+		{"peer_id":%q,"addrs":[]}]`, good, testutil.PeerID(t))
 	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // Eventually polls cond every tick until it returns true or timeout passes,
@@ -108,4 +111,18 @@ func Logger(name string) *slog.Logger {
 		return slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("moniker", name)
+}
+
+// PeerID returns the peer id of a fresh Ed25519 key.
+func PeerID(tb testing.TB) peer.ID {
+	tb.Helper()
+	_, pub, err := crypto.GenerateEd25519Key(nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	id, err := peer.IDFromPublicKey(pub)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return id
 }
