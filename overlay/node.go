@@ -107,8 +107,12 @@ type Node struct {
 	closers   []func() error
 	closeOnce sync.Once
 	peersMu   sync.Mutex // serialises writes of the peers file
-	closeErr  error
-	started   atomic.Bool
+	// remembered are the members of the last run (the peers file), and
+	// startedAt when this run began: see memberInfos.
+	remembered []remembered
+	startedAt  time.Time
+	closeErr   error
+	started    atomic.Bool
 }
 
 // New checks opts and returns a node that has started nothing.
@@ -151,6 +155,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if !n.started.CompareAndSwap(false, true) {
 		return errors.New("overlay: node already started")
 	}
+	n.startedAt = time.Now()
 	defer func() {
 		if err != nil {
 			n.Close()
@@ -275,9 +280,10 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	// Start even when no bootstrap peer answers, as a restarted network's
 	// first node must; joining a new network fails fast instead (see Join).
 	dcfg.RetryBootstrap = true
-	if dcfg.Remembered, err = readPeers(home.PeersPath()); err != nil {
+	if n.remembered, err = readPeers(home.PeersPath()); err != nil {
 		n.log.Warn("ignoring the remembered peers", "err", err)
 	}
+	dcfg.Remembered = addrInfos(n.remembered)
 	if n.router, err = dht.New(dcfg, n.host, n.log.With("component", "dht"), dht.WithRegisterer(n.reg)); err != nil {
 		return err
 	}
@@ -410,13 +416,27 @@ func (n *Node) announcement() gossip.Announcement {
 }
 
 // memberInfos lists self and every known member not gone.
+//
+// A member remembered from the last run that this run has not heard from
+// counts as gone since this run started: the others may be holding its
+// place for the grace period, and a restarted node that left it out would
+// repair around it at once, moving its blocks out only to move them back
+// when it returns.
 func (n *Node) memberInfos() []memberInfo {
 	out := []memberInfo{{ID: n.host.ID(), Capacity: n.cfg.P2P.Capacity, LastSeen: time.Now()}}
+	known := map[peer.ID]bool{n.host.ID(): true}
 	for _, m := range n.members.Members() {
-		if m.PeerID == n.host.ID() {
+		if known[m.PeerID] {
 			continue
 		}
+		known[m.PeerID] = true
 		out = append(out, memberInfo{ID: m.PeerID, Capacity: m.Capacity, Gone: !m.State.Live(), LastSeen: m.LastSeen})
+	}
+	for _, r := range n.remembered {
+		if !known[r.ID] && r.Capacity > 0 {
+			known[r.ID] = true
+			out = append(out, memberInfo{ID: r.ID, Capacity: r.Capacity, Gone: true, LastSeen: n.startedAt})
+		}
 	}
 	return out
 }

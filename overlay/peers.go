@@ -16,9 +16,11 @@ import (
 
 // The peers file remembers the members this node knew, so that a restarted
 // node finds its network even when its bootstrap peers are gone (Serf keeps
-// such a snapshot too). It is only a hint: a missing or unreadable file
-// means no remembered peers, and the dht dials them alongside the
-// bootstrap peers.
+// such a snapshot too), and so that it does not take a member that is down
+// for one that never was: until it hears from a remembered member, repair
+// counts it as gone since this node started, with the grace that gives.
+// It is only a hint: a missing or unreadable file means no remembered
+// peers.
 
 // maxRememberedPeers bounds the peers file: the most recently seen members.
 const maxRememberedPeers = 64
@@ -30,11 +32,18 @@ const peersSaveInterval = 10 * time.Second
 type rememberedPeer struct {
 	PeerID   string    `json:"peer_id"`
 	Addrs    []string  `json:"addrs"`
+	Capacity uint64    `json:"capacity,omitempty"`
 	LastSeen time.Time `json:"last_seen"`
 }
 
+// remembered is a member read back from the peers file.
+type remembered struct {
+	peer.AddrInfo
+	Capacity uint64 // 0 if the file did not say
+}
+
 // readPeers reads the peers file. A file that does not exist is no error.
-func readPeers(path string) ([]peer.AddrInfo, error) {
+func readPeers(path string) ([]remembered, error) {
 	b, err := os.ReadFile(path)
 	if os.IsNotExist(err) {
 		return nil, nil
@@ -46,23 +55,32 @@ func readPeers(path string) ([]peer.AddrInfo, error) {
 	if err := json.Unmarshal(b, &rs); err != nil {
 		return nil, fmt.Errorf("overlay: peers file %s: %w", path, err)
 	}
-	var out []peer.AddrInfo
+	var out []remembered
 	for _, r := range rs {
 		id, err := peer.Decode(r.PeerID)
 		if err != nil {
 			continue
 		}
-		ai := peer.AddrInfo{ID: id}
+		m := remembered{AddrInfo: peer.AddrInfo{ID: id}, Capacity: r.Capacity}
 		for _, s := range r.Addrs {
 			if a, err := multiaddr.NewMultiaddr(s); err == nil {
-				ai.Addrs = append(ai.Addrs, a)
+				m.Addrs = append(m.Addrs, a)
 			}
 		}
-		if len(ai.Addrs) > 0 {
-			out = append(out, ai)
+		if len(m.Addrs) > 0 {
+			out = append(out, m)
 		}
 	}
 	return out, nil
+}
+
+// addrInfos returns the peers' ids and addresses.
+func addrInfos(rs []remembered) []peer.AddrInfo {
+	out := make([]peer.AddrInfo, len(rs))
+	for i, r := range rs {
+		out[i] = r.AddrInfo
+	}
+	return out
 }
 
 // writePeers replaces the peers file with the members other than self, most
@@ -73,7 +91,7 @@ func writePeers(path string, self peer.ID, ms []gossip.Member) error {
 	slices.SortFunc(ms, func(a, b gossip.Member) int { return b.LastSeen.Compare(a.LastSeen) })
 	rs := make([]rememberedPeer, 0, min(len(ms), maxRememberedPeers))
 	for _, m := range ms[:min(len(ms), maxRememberedPeers)] {
-		rs = append(rs, rememberedPeer{PeerID: m.PeerID.String(), Addrs: addrStrings(m.Addrs), LastSeen: m.LastSeen.UTC()})
+		rs = append(rs, rememberedPeer{PeerID: m.PeerID.String(), Addrs: addrStrings(m.Addrs), Capacity: m.Capacity, LastSeen: m.LastSeen.UTC()})
 	}
 	b, err := json.MarshalIndent(rs, "", "  ")
 	if err != nil {

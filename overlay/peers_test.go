@@ -26,6 +26,7 @@ func TestPeersFileRoundTrip(t *testing.T) {
 	want := map[peer.ID]time.Time{}
 	for i := range maxRememberedPeers + 6 {
 		m := gossip.Member{State: gossip.Left, LastSeen: t0.Add(time.Duration(i) * time.Second)}
+		m.Capacity = uint64(i+1) << 30
 		m.PeerID = testutil.PeerID(t)
 		m.Addrs = []multiaddr.Multiaddr{multiaddr.StringCast(fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", 10000+i))}
 		ms = append(ms, m)
@@ -56,6 +57,9 @@ func TestPeersFileRoundTrip(t *testing.T) {
 		}
 		if len(ai.Addrs) != 1 {
 			t.Fatalf("peer %d has %d addrs", i, len(ai.Addrs))
+		}
+		if want := uint64(want[ai.ID].Sub(t0)/time.Second+1) << 30; ai.Capacity != want {
+			t.Fatalf("peer %d: capacity %d, want %d", i, ai.Capacity, want)
 		}
 	}
 	if want[got[len(got)-1].ID] != t0.Add(6*time.Second) {

@@ -2,6 +2,7 @@ package overlay_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -69,4 +70,47 @@ func TestQuickRestartKeepsMembership(t *testing.T) {
 		}
 		return true
 	}, "the restarted node and node 0 keep hearing every member")
+}
+
+// TestRestartedNodeKeepsDownMembersPlace: a member fails, and while the
+// others hold its place for the repair grace another node restarts. The
+// restarted node has not heard from the failed member in this run, but it
+// remembers it from the last, so it too waits out the grace instead of
+// repairing around it at once (and moving its blocks back when it returns).
+func TestRestartedNodeKeepsDownMembersPlace(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-node")
+	}
+	params := abci.DefaultParams()
+	net := localnet.NewInProcess(t, 4, localnet.InProcessOptions{Params: &params, Validators: 1, RepairGrace: 30 * time.Second})
+	blobs := putBlobs(t, clients(t, net.Nodes), 12, 13)
+	failed := net.Nodes[3].ID().String()
+	if err := net.Stop(3); err != nil { // fails: no leave
+		t.Fatal(err)
+	}
+	// Restart node 2 only once node 3's last announcements have left the
+	// peers' GossipSub message caches (a few router heartbeats): a node
+	// restarted before that hears of node 3 from them.
+	ctx := context.Background()
+	c0 := clients(t, net.Nodes[:1])[0]
+	tu.Eventually(t, 30*time.Second, func() bool {
+		ms, err := c0.Members(ctx)
+		return err == nil && slices.ContainsFunc(ms, func(m api.Member) bool {
+			return m.PeerID == failed && m.State == "failed" && time.Since(m.LastSeen) > 5*time.Second
+		})
+	}, "node 3 failed, its last heartbeat 5s old")
+	if err := net.Nodes[2].Leave(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := net.Stop(2); err != nil {
+		t.Fatal(err)
+	}
+	net.Restart(t, 2)
+	live := net.Nodes[:3]
+	cs := clients(t, live)
+	waitRepairedOnce(t, live, cs)
+	assertNothingMoved(t, live)
+	if err := readAll(cs[2], blobs); err != nil {
+		t.Fatal(err)
+	}
 }
