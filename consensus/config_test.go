@@ -79,11 +79,14 @@ func TestLoggerAdapterLevels(t *testing.T) {
 	a.Info("Added peer", "peer", "x")
 	a.Debug("very chatty")
 	a.Error("oops", "err", "boom")
+	a.Error("Stopping peer for error", "err", "EOF")
 	out := buf.String()
 	for _, want := range []string{
 		`level=DEBUG msg="finalizing commit of block" module=consensus height=5`,
 		`level=INFO msg="Added peer" module=consensus peer=x`,
 		`level=ERROR msg=oops module=consensus err=boom`,
+		// A peer connection that ended is routine, not an error.
+		`level=INFO msg="Stopping peer for error" module=consensus err=EOF`,
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("missing %q in:\n%s", want, out)

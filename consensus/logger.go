@@ -23,6 +23,18 @@ var promotedInfo = map[string]bool{
 	"Completed ABCI Handshake - CometBFT and App are synced": true,
 }
 
+// routineErrors are CometBFT Error messages that report routine events: a
+// peer connection that ended, a listener closed at shutdown, a block a
+// syncing node already had. They are logged at the level given, so that an
+// operator's ERROR lines (and alerts) mean something is wrong.
+var routineErrors = map[string]slog.Level{
+	"Stopping peer for error":                        slog.LevelInfo,
+	"Stopped accept routine, as transport is closed": slog.LevelInfo,
+	"Error serving server":                           slog.LevelInfo,
+	"Failed to add block":                            slog.LevelWarn,
+	"Error stopping peer":                            slog.LevelInfo,
+}
+
 // slogAdapter implements CometBFT's log.Logger on a *slog.Logger.
 type slogAdapter struct {
 	log   *slog.Logger
@@ -62,6 +74,9 @@ func (a *slogAdapter) Info(msg string, keyvals ...any) {
 
 func (a *slogAdapter) Error(msg string, keyvals ...any) {
 	level := slog.LevelError
+	if l, ok := routineErrors[msg]; ok {
+		level = l
+	}
 	for _, v := range keyvals {
 		// Shutdown races make CometBFT stop some peers twice and log it as
 		// an error; it is not one.

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/xnode/xnode"
 	"github.com/xnode/xnode/overlay"
@@ -183,13 +182,18 @@ func runNode(parent context.Context, g *globals, h overlay.Home, lf *listenFlags
 	if err := n.Start(ctx); err != nil {
 		return fmt.Errorf("start: %w", err)
 	}
-	addrs := n.Addrs()
-	fmt.Fprintf(g.err, "\nxnode %s is running\n  peer id  %s\n  API      %s\n", version, n.ID(), n.APIURL())
-	if len(addrs) > 0 {
-		fmt.Fprintf(g.err, "  join it  xnode join %s --home OTHER_DIR --api-listen ... \n", addrs[0])
+	// The banner is for a person at a terminal; a log file or journal gets
+	// only the JSON lines ("node started" carries the same facts).
+	if isTerminal(g.err) {
+		addrs := n.Addrs()
+		fmt.Fprintf(g.err, "\nxnode %s is running\n  peer id  %s\n  API      %s\n", version, n.ID(), n.APIURL())
+		if len(addrs) > 0 {
+			fmt.Fprintf(g.err, "  join it  xnode join %s --home OTHER_DIR --api-listen ... \n", addrs[0])
+		}
+		fmt.Fprintf(g.err, "try:\n  xnode put FILE --api %s\n  xnode status --api %s\nCtrl-C stops the node.\n\n", n.APIURL(), n.APIURL())
 	}
-	fmt.Fprintf(g.err, "try:\n  xnode put FILE --api %s\n  xnode status --api %s\nCtrl-C stops the node.\n\n", n.APIURL(), n.APIURL())
 	<-ctx.Done()
+	log = log.With("node", n.ID().String())
 	log.Info("shutting down")
 	lctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
@@ -208,7 +212,7 @@ func newLogger(w io.Writer, lc overlay.LogConfig) *slog.Logger {
 	format := lc.Format
 	if format == "auto" {
 		format = "json"
-		if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		if isTerminal(w) {
 			format = "text"
 		}
 	}
