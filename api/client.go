@@ -384,6 +384,18 @@ func (c *Client) do(ctx context.Context, method, path string, body io.Reader, si
 	return resp, nil
 }
 
+// firstLine is the first line of body, at most 80 bytes, or def if empty.
+func firstLine(body []byte, def string) string {
+	s, _, _ := strings.Cut(strings.TrimSpace(string(body)), "\n")
+	if len(s) > 80 {
+		s = s[:80] + "..."
+	}
+	if s == "" {
+		return def
+	}
+	return s
+}
+
 // unreachable reports whether err means no connection was made at all.
 func unreachable(err error) bool {
 	var op *net.OpError
@@ -410,6 +422,9 @@ func (c *Client) errorFrom(resp *http.Response) error {
 			e.RequestID = env.Error.RequestID
 		}
 		return e
+	}
+	if resp.StatusCode == http.StatusNotFound && e.RequestID == "" {
+		return fmt.Errorf("%w at %s: it answered %q to %s", ErrNotAPI, c.base, firstLine(b, resp.Status), resp.Request.URL.Path)
 	}
 	e.Code = codeForStatus(resp.StatusCode)
 	if resp.StatusCode == http.StatusServiceUnavailable && e.RetryAfter > 0 {

@@ -75,6 +75,9 @@ func TestClientNonJSONErrors(t *testing.T) {
 			http.Error(w, "<html>busy</html>", http.StatusServiceUnavailable)
 		case "/v1/members":
 			http.Error(w, "bad gateway", http.StatusBadGateway)
+		case "/v1/locate/x":
+			w.Header().Set(requestIDHeader, "proxy-2")
+			http.NotFound(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -96,6 +99,12 @@ func TestClientNonJSONErrors(t *testing.T) {
 	}
 	if _, err := c.Locate(t.Context(), "x"); !errors.Is(err, xnode.ErrNotFound) {
 		t.Errorf("404 page: %v", err)
+	}
+	// A 404 with neither envelope nor request id is not an xnode API at all
+	// (CometBFT's RPC port, another server): not a missing CID.
+	if _, err := c.Locate(t.Context(), "y"); !errors.Is(err, ErrNotAPI) || !errors.Is(err, xnode.ErrUnavailable) ||
+		errors.Is(err, xnode.ErrNotFound) || !strings.Contains(err.Error(), "404 page not found") {
+		t.Errorf("404 from something else: %v", err)
 	}
 	if !strings.Contains(ae.Error(), "INTERNAL (502)") {
 		t.Errorf("Error() = %q", ae.Error())

@@ -29,6 +29,11 @@ const (
 // at that address. Client errors wrap it together with the URL.
 var ErrUnreachable = fmt.Errorf("api: %w: node unreachable", xnode.ErrUnavailable)
 
+// ErrNotAPI means the server answered, but not as an xnode API does: a
+// 404 without the error envelope or a request id, as from CometBFT's RPC
+// port or another web server. Most often --api names the wrong port.
+var ErrNotAPI = fmt.Errorf("api: %w: not an xnode API", xnode.ErrUnavailable)
+
 // ErrorDetail is the "error" object of every error response:
 // {"error":{"code":"NOT_FOUND","message":"...","request_id":"..."}}.
 type ErrorDetail struct {

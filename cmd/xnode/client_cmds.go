@@ -41,6 +41,8 @@ func (g *globals) explain(err error) error {
 		return nil
 	case errors.Is(err, api.ErrUnreachable):
 		return fmt.Errorf("%w\nis a node running? start one with 'xnode start', or point --api (or XNODE_API) at a running node", err)
+	case errors.Is(err, api.ErrNotAPI):
+		return fmt.Errorf("%w\npoint --api (or XNODE_API) at the node's API address, as 'xnode localnet status' or the node's start banner shows it", err)
 	case errors.Is(err, xnode.ErrNotFound):
 		return fmt.Errorf("%w\ncheck the CID or name; 'xnode locate CID' shows who should hold a blob", err)
 	}
