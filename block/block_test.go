@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"io"
+	"strings"
 	"testing"
 
 	"github.com/xnode/xnode"
@@ -193,6 +194,11 @@ func TestVerifyAndParse(t *testing.T) {
 		if _, err := Parse(s); !errors.Is(err, xnode.ErrInvalidArgument) {
 			t.Errorf("Parse(%q) = %v, want invalid argument", s, err)
 		}
+	}
+	// A huge bad input is not echoed whole in the error.
+	huge := strings.Repeat("z", 5000)
+	if _, err := Parse(huge); !errors.Is(err, xnode.ErrInvalidArgument) || len(err.Error()) > 300 || !strings.Contains(err.Error(), "5000 bytes") {
+		t.Errorf("Parse(5000 bytes): %d-byte error %.100q", len(err.Error()), err)
 	}
 }
 

@@ -71,6 +71,9 @@ func Check(c cid.Cid) error {
 func Parse(s string) (cid.Cid, error) {
 	c, err := cid.Decode(s)
 	if err != nil {
+		if len(s) > 80 { // an error message need not echo a huge input
+			s = s[:64] + "..." + fmt.Sprintf(" (%d bytes)", len(s))
+		}
 		return cid.Undef, fmt.Errorf("%w: %q: %v", ErrInvalidCID, s, err)
 	}
 	if err := Check(c); err != nil {
