@@ -2,6 +2,7 @@ package consensus
 
 import (
 	"bytes"
+	"errors"
 	"log/slog"
 	"strings"
 	"testing"
@@ -80,6 +81,8 @@ func TestLoggerAdapterLevels(t *testing.T) {
 	a.Debug("very chatty")
 	a.Error("oops", "err", "boom")
 	a.Error("Stopping peer for error", "err", "EOF")
+	a.Error("Failed to add block", "err", errors.New("got an already committed block #49"))
+	a.Error("Failed to add block", "err", errors.New("invalid signature"))
 	out := buf.String()
 	for _, want := range []string{
 		`level=DEBUG msg="finalizing commit of block" module=consensus height=5`,
@@ -87,6 +90,10 @@ func TestLoggerAdapterLevels(t *testing.T) {
 		`level=ERROR msg=oops module=consensus err=boom`,
 		// A peer connection that ended is routine, not an error.
 		`level=INFO msg="Stopping peer for error" module=consensus err=EOF`,
+		// A block a syncing node already had is not worth a warning; any
+		// other failure to add one stays an error.
+		`level=DEBUG msg="Failed to add block" module=consensus err="got an already committed block #49"`,
+		`level=ERROR msg="Failed to add block" module=consensus err="invalid signature"`,
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("missing %q in:\n%s", want, out)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	cmtlog "github.com/cometbft/cometbft/libs/log"
 	"github.com/cometbft/cometbft/libs/service"
@@ -24,14 +25,13 @@ var promotedInfo = map[string]bool{
 }
 
 // routineErrors are CometBFT Error messages that report routine events: a
-// peer connection that ended, a listener closed at shutdown, a block a
-// syncing node already had. They are logged at the level given, so that an
-// operator's ERROR lines (and alerts) mean something is wrong.
+// peer connection that ended, a listener closed at shutdown. They are logged
+// at the level given, so that an operator's ERROR lines (and alerts) mean
+// something is wrong.
 var routineErrors = map[string]slog.Level{
 	"Stopping peer for error":                        slog.LevelInfo,
 	"Stopped accept routine, as transport is closed": slog.LevelInfo,
 	"Error serving server":                           slog.LevelInfo,
-	"Failed to add block":                            slog.LevelWarn,
 	"Error stopping peer":                            slog.LevelInfo,
 }
 
@@ -78,6 +78,10 @@ func (a *slogAdapter) Error(msg string, keyvals ...any) {
 		level = l
 	}
 	for _, v := range keyvals {
+		// A catching-up node is sent blocks it has already committed.
+		if err, ok := v.(error); ok && msg == "Failed to add block" && strings.Contains(err.Error(), "already committed") {
+			level = slog.LevelDebug
+		}
 		// Shutdown races make CometBFT stop some peers twice and log it as
 		// an error; it is not one.
 		if err, ok := v.(error); ok && errors.Is(err, service.ErrAlreadyStopped) {
