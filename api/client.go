@@ -384,18 +384,6 @@ func (c *Client) do(ctx context.Context, method, path string, body io.Reader, si
 	return resp, nil
 }
 
-// firstLine is the first line of body, at most 80 bytes, or def if empty.
-func firstLine(body []byte, def string) string {
-	s, _, _ := strings.Cut(strings.TrimSpace(string(body)), "\n")
-	if len(s) > 80 {
-		s = s[:80] + "..."
-	}
-	if s == "" {
-		return def
-	}
-	return s
-}
-
 // unreachable reports whether err means no connection was made at all.
 func unreachable(err error) bool {
 	var op *net.OpError
@@ -423,19 +411,19 @@ func (c *Client) errorFrom(resp *http.Response) error {
 		}
 		return e
 	}
-	if resp.StatusCode == http.StatusNotFound && e.RequestID == "" {
-		return fmt.Errorf("%w at %s: it answered %q to %s", ErrNotAPI, c.base, firstLine(b, resp.Status), resp.Request.URL.Path)
-	}
-	e.Code = codeForStatus(resp.StatusCode)
-	if resp.StatusCode == http.StatusServiceUnavailable && e.RetryAfter > 0 {
-		e.Code = CodeOverloaded
-	}
 	e.Message = strings.TrimSpace(string(b))
 	if e.Message == "" {
 		e.Message = http.StatusText(resp.StatusCode)
 	}
 	if len(e.Message) > 200 {
 		e.Message = e.Message[:200] + "..."
+	}
+	if resp.StatusCode == http.StatusNotFound && e.RequestID == "" {
+		return fmt.Errorf("%w at %s: it answered %q to %s", ErrNotAPI, c.base, e.Message, resp.Request.URL.Path)
+	}
+	e.Code = codeForStatus(resp.StatusCode)
+	if resp.StatusCode == http.StatusServiceUnavailable && e.RetryAfter > 0 {
+		e.Code = CodeOverloaded
 	}
 	return e
 }

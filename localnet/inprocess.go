@@ -257,6 +257,23 @@ func (p *InProcess) Stop(i int) error {
 	return p.Nodes[i].Close()
 }
 
+// Leave makes node i leave the membership gracefully, then closes it, as
+// SIGTERM does to a node process. Calls for different nodes may run at once.
+func (p *InProcess) Leave(tb testing.TB, i int) error {
+	tb.Helper()
+	if p.stopped[i] {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(tb.Context(), 5*time.Second)
+	defer cancel()
+	err := p.Nodes[i].Leave(ctx)
+	p.stopped[i] = true
+	if cerr := p.Nodes[i].Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
 // Live lists the nodes not stopped.
 func (p *InProcess) Live() []*overlay.Node {
 	var out []*overlay.Node

@@ -497,16 +497,14 @@ func (bs *blocks) tell(ctx context.Context, confirms map[peer.ID][]cid.Cid) (map
 				}
 				return err
 			}
-			for start := 0; start < len(cs); start += confirmBatch {
-				if err := bs.remote.Confirm(gctx, p, cs[start:min(start+confirmBatch, len(cs))]); err != nil {
-					if gctx.Err() != nil {
-						return gctx.Err()
-					}
-					mu.Lock()
-					defer mu.Unlock()
-					failed[p] = err
-					return nil
+			// The transfer client splits a long list into requests.
+			if err := bs.remote.Confirm(gctx, p, cs); err != nil {
+				if gctx.Err() != nil {
+					return gctx.Err()
 				}
+				mu.Lock()
+				defer mu.Unlock()
+				failed[p] = err
 			}
 			return nil
 		})
@@ -529,8 +527,6 @@ func (bs *blocks) replace(ctx context.Context, c cid.Cid, candidates []peer.ID, 
 	}
 	return bs.placeAmong(ctx, candidates, b, n, nil)
 }
-
-const confirmBatch = 2048
 
 // provide publishes a provider record for a root in the background: it is a
 // location fallback, not part of the acknowledgement.

@@ -297,10 +297,7 @@ func TestRestartWithinGraceMovesNothing(t *testing.T) {
 	blobs := putBlobs(t, cs, 12, 6)
 	ctx := context.Background()
 	leaver := net.Nodes[3].ID().String()
-	if err := net.Nodes[3].Leave(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := net.Stop(3); err != nil {
+	if err := net.Leave(t, 3); err != nil {
 		t.Fatal(err)
 	}
 	tu.Eventually(t, 10*time.Second, func() bool {
@@ -330,24 +327,19 @@ func waitAllLive(t *testing.T, cs []*api.Client, timeout time.Duration) {
 	}, "every node sees every other")
 }
 
-// stopAll stops every node the way `xnode localnet down` does: all announce
-// their leave at once, then close.
+// stopAll stops every node the way `xnode localnet down` does: each
+// announces its leave and closes, all at once.
 func stopAll(t *testing.T, net *localnet.InProcess) {
 	t.Helper()
 	var wg sync.WaitGroup
-	for _, n := range net.Nodes {
+	for i := range net.Nodes {
 		wg.Go(func() {
-			if err := n.Leave(context.Background()); err != nil {
+			if err := net.Leave(t, i); err != nil {
 				t.Errorf("leave: %v", err)
 			}
 		})
 	}
 	wg.Wait()
-	for i := range net.Nodes {
-		if err := net.Stop(i); err != nil {
-			t.Fatal(err)
-		}
-	}
 }
 
 // waitRepairedOnce waits until every node sees all of nodes live, then for

@@ -108,7 +108,7 @@ type Node struct {
 	closeOnce sync.Once
 	peersMu   sync.Mutex // serialises writes of the peers file
 	// remembered are the members of the last run (the peers file), and
-	// startedAt when this run began: see memberInfos.
+	// startedAt when this run began: see withRemembered.
 	remembered []remembered
 	startedAt  time.Time
 	closeErr   error
@@ -415,30 +415,35 @@ func (n *Node) announcement() gossip.Announcement {
 	return a
 }
 
-// memberInfos lists self and every known member not gone.
-//
-// A member remembered from the last run that this run has not heard from
-// counts as gone since this run started: the others may be holding its
-// place for the grace period, and a restarted node that left it out would
-// repair around it at once, moving its blocks out only to move them back
-// when it returns.
+// memberInfos lists self and every member in the membership table.
 func (n *Node) memberInfos() []memberInfo {
 	out := []memberInfo{{ID: n.host.ID(), Capacity: n.cfg.P2P.Capacity, LastSeen: time.Now()}}
-	known := map[peer.ID]bool{n.host.ID(): true}
 	for _, m := range n.members.Members() {
-		if known[m.PeerID] {
+		if m.PeerID == n.host.ID() {
 			continue
 		}
-		known[m.PeerID] = true
 		out = append(out, memberInfo{ID: m.PeerID, Capacity: m.Capacity, Gone: !m.State.Live(), LastSeen: m.LastSeen})
+	}
+	return out
+}
+
+// withRemembered adds to ms the members remembered from the last run that
+// this run has not heard from, as gone since this run started: the others
+// may be holding their places for the grace period, and a restarted node
+// that left them out would repair around them at once, moving their blocks
+// out only to move them back when they return.
+func (n *Node) withRemembered(ms []memberInfo) []memberInfo {
+	known := make(map[peer.ID]bool, len(ms))
+	for _, m := range ms {
+		known[m.ID] = true
 	}
 	for _, r := range n.remembered {
 		if !known[r.ID] && r.Capacity > 0 {
 			known[r.ID] = true
-			out = append(out, memberInfo{ID: r.ID, Capacity: r.Capacity, Gone: true, LastSeen: n.startedAt})
+			ms = append(ms, memberInfo{ID: r.ID, Capacity: r.Capacity, Gone: true, LastSeen: n.startedAt})
 		}
 	}
-	return out
+	return ms
 }
 
 // membershipAddrs returns the addresses a member announced.
@@ -455,9 +460,16 @@ func (n *Node) liveView() view {
 }
 
 // repairView keeps a member that failed or left in place until the repair
-// grace passes.
+// grace passes, and for the first grace period of this run also the members
+// remembered from the last one (withRemembered). The put and get paths,
+// which count only live members, need neither.
 func (n *Node) repairView() view {
-	return newView(n.host.ID(), int(n.params.ReplicationFactor), n.memberInfos(), time.Now(), n.cfg.Repair.Grace.D())
+	now, grace := time.Now(), n.cfg.Repair.Grace.D()
+	ms := n.memberInfos()
+	if now.Sub(n.startedAt) <= grace {
+		ms = n.withRemembered(ms)
+	}
+	return newView(n.host.ID(), int(n.params.ReplicationFactor), ms, now, grace)
 }
 
 // watchMembers reacts to membership events: it teaches the peerstore and

@@ -99,10 +99,7 @@ func TestRestartedNodeKeepsDownMembersPlace(t *testing.T) {
 			return m.PeerID == failed && m.State == "failed" && time.Since(m.LastSeen) > 5*time.Second
 		})
 	}, "node 3 failed, its last heartbeat 5s old")
-	if err := net.Nodes[2].Leave(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := net.Stop(2); err != nil {
+	if err := net.Leave(t, 2); err != nil {
 		t.Fatal(err)
 	}
 	net.Restart(t, 2)
