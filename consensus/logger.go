@@ -35,6 +35,10 @@ var routineErrors = map[string]slog.Level{
 	"Error stopping peer":                            slog.LevelInfo,
 }
 
+// unsolicitedBlockResponse is how CometBFT's blocksync reactor names a block
+// answer it no longer waits for (blocksync/reactor.go, FilterMsgBytes).
+const unsolicitedBlockResponse = "unsolicited BlockResponse"
+
 // slogAdapter implements CometBFT's log.Logger on a *slog.Logger.
 type slogAdapter struct {
 	log   *slog.Logger
@@ -80,6 +84,15 @@ func (a *slogAdapter) Error(msg string, keyvals ...any) {
 	for _, v := range keyvals {
 		// A catching-up node is sent blocks it has already committed.
 		if err, ok := v.(error); ok && msg == "Failed to add block" && strings.Contains(err.Error(), "already committed") {
+			level = slog.LevelDebug
+		}
+		// Blocksync asks several peers for the blocks it lacks, and answers
+		// that arrive after it moved on (a request already filled, or the
+		// switch to consensus) are refused as unsolicited: the connection
+		// "panics" on purpose to drop the peer, which is reconnected. The
+		// stop is logged at Info as "Stopping peer for error" with the same
+		// reason, so the panic line and its stack go to Debug.
+		if err, ok := v.(error); ok && msg == "MConnection panicked" && strings.Contains(err.Error(), unsolicitedBlockResponse) {
 			level = slog.LevelDebug
 		}
 		// Shutdown races make CometBFT stop some peers twice and log it as
