@@ -1,6 +1,7 @@
 package abci
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/binary"
@@ -8,9 +9,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
+	"sync/atomic"
 
 	abcitypes "github.com/cometbft/cometbft/abci/types"
+	"github.com/cosmos/iavl"
 	"github.com/dgraph-io/badger/v4"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -33,19 +37,35 @@ type App struct {
 	rejected *prometheus.CounterVec // nil without a registerer
 
 	mu         sync.Mutex
-	committed  meta             // last committed height and app hash
-	chainID    string           // from InitChain, persisted
+	tree       *stateTree
+	chainID    string           // from InitChain, in the state
 	validators map[string]int64 // committed table: pubkey → power
 	totalPower int64
-	check      *overlay // CheckTx state over committed state; reset on Commit
-	block      *overlay // FinalizeBlock staging; nil until FinalizeBlock
-	blockMeta  meta     // height and hash FinalizeBlock computed for block
+	// genesis holds InitChain's writes until the first Commit saves them
+	// together with the first block, as version InitialHeight.
+	genesis     *overlay
+	committed   reader   // committed state: genesis, or the last saved version
+	check       *overlay // CheckTx state over committed state; reset on Commit
+	block       *overlay // FinalizeBlock staging; nil until FinalizeBlock
+	blockHeight int64    // the height FinalizeBlock staged
+	blockHash   []byte   // the app hash FinalizeBlock computed
 
-	// commitMu keeps Query from seeing a journaled commit half applied.
-	commitMu sync.RWMutex
+	// view is what Query reads at the latest height, swapped on Commit.
+	view atomic.Pointer[queryView]
 
+	closed    atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
+}
+
+// queryView is the latest committed state as Query sees it.
+type queryView struct {
+	height  int64
+	tree    *iavl.ImmutableTree // nil before the first Commit
+	genesis *overlay            // InitChain's state before the first Commit
+	// validators is the genesis validator table, in key order, while
+	// genesis is set.
+	validators []Validator
 }
 
 // New opens (or creates) the state DB, finishes any interrupted commit and
@@ -87,47 +107,49 @@ func New(cfg Config, reg prometheus.Registerer) (*App, error) {
 }
 
 func (a *App) load() error {
-	if err := recoverJournal(a.db, a.logger); err != nil {
-		return err
-	}
-	m, err := loadMeta(a.db)
+	t, err := openTree(a.db, a.cfg.KeepRecent, a.logger)
 	if err != nil {
 		return err
 	}
-	a.committed = m
-	r := dbReader{a.db}
-	if id, ok, err := r.get(keyChainID()); err != nil {
-		return fmt.Errorf("abci: load chain id: %w", err)
-	} else if ok {
-		a.chainID = string(id)
-	}
+	a.tree = t
 	a.validators = make(map[string]int64)
 	a.totalPower = 0
-	err = a.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefixValidator)})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			item := it.Item()
-			pub := item.KeyCopy(nil)[len(prefixValidator):]
-			v, err := item.ValueCopy(nil)
-			if err != nil {
-				return err
-			}
-			if len(v) != 8 {
-				return fmt.Errorf("validator entry of %d bytes", len(v))
-			}
-			power := int64(binary.BigEndian.Uint64(v))
-			a.validators[string(pub)] = power
-			a.totalPower += power
+	a.committed = emptyReader{}
+	view := &queryView{}
+	if v := t.version(); v > 0 {
+		imm, err := t.at(v)
+		if err != nil {
+			return fmt.Errorf("abci: load state at height %d: %w", v, err)
 		}
-		return nil
-	})
+		r := treeReader{imm}
+		a.committed = r
+		view = &queryView{height: v, tree: imm}
+		if id, ok, err := r.get(keyChainID()); err != nil {
+			return fmt.Errorf("abci: load chain id: %w", err)
+		} else if ok {
+			a.chainID = string(id)
+		}
+		if err := a.loadValidators(imm); err != nil {
+			return err
+		}
+	}
+	a.view.Store(view)
+	a.check = newOverlay(a.committed)
+	a.logger.Info("state loaded", "height", t.version(), "app_hash", fmt.Sprintf("%X", t.hash()),
+		"chain_id", a.chainID, "validators", len(a.validators), "oldest_height", t.oldest)
+	return nil
+}
+
+// loadValidators reads the validator table of a saved version.
+func (a *App) loadValidators(imm *iavl.ImmutableTree) error {
+	vals, err := validators(imm)
 	if err != nil {
 		return fmt.Errorf("abci: load validators: %w", err)
 	}
-	a.check = newOverlay(dbReader{a.db})
-	a.logger.Info("state loaded", "height", m.Height, "app_hash", fmt.Sprintf("%X", m.AppHash),
-		"chain_id", a.chainID, "validators", len(a.validators))
+	for _, v := range vals {
+		a.validators[string(v.PubKey)] = v.Power
+		a.totalPower += v.Power
+	}
 	return nil
 }
 
@@ -135,10 +157,11 @@ func (a *App) load() error {
 // crash. Safe to call more than once.
 func (a *App) Close() error {
 	a.closeOnce.Do(func() {
+		a.closed.Store(true)
 		if a.db != nil {
-			a.commitMu.Lock()
+			a.mu.Lock()
 			a.closeErr = a.db.Close()
-			a.commitMu.Unlock()
+			a.mu.Unlock()
 		}
 		// Unregister so that a restarted App can register on the same
 		// registry, as a node that reopens its state does.
@@ -158,20 +181,22 @@ func (a *App) Info(context.Context, *abcitypes.RequestInfo) (*abcitypes.Response
 		Data:             fmt.Sprintf(`{"chain_id":%q}`, a.chainID),
 		Version:          Version,
 		AppVersion:       AppVersion,
-		LastBlockHeight:  a.committed.Height,
-		LastBlockAppHash: a.committed.AppHash,
+		LastBlockHeight:  a.tree.version(),
+		LastBlockAppHash: a.tree.hash(),
 	}, nil
 }
 
-// InitChain stores the chain id, genesis params and admins and the genesis
-// validators, and commits them at height 0. It returns the resulting app
-// hash, which becomes the app hash of the first block. CometBFT calls it
-// again after a crash before the first Commit; it then starts from empty.
+// InitChain stages the chain id, genesis params and admins, the genesis
+// namespaces and records, and the genesis validators, and returns the
+// resulting app hash, which becomes the app hash of the first block. Nothing
+// is written until the first Commit, which saves genesis together with the
+// first block as the tree's first version. CometBFT calls InitChain again
+// after a crash before that Commit; it then starts from empty again.
 func (a *App) InitChain(_ context.Context, req *abcitypes.RequestInitChain) (*abcitypes.ResponseInitChain, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.committed.Height > 0 {
-		return nil, fmt.Errorf("abci: InitChain on a state at height %d", a.committed.Height)
+	if v := a.tree.version(); v > 0 {
+		return nil, fmt.Errorf("abci: InitChain on a state at height %d", v)
 	}
 	if req.ChainId == "" || len(req.ChainId) > MaxChainIDLen {
 		return nil, fmt.Errorf("abci: InitChain: chain id must be 1-%d bytes, got %q", MaxChainIDLen, req.ChainId)
@@ -180,13 +205,10 @@ func (a *App) InitChain(_ context.Context, req *abcitypes.RequestInitChain) (*ab
 	if err != nil {
 		return nil, fmt.Errorf("abci: InitChain: %w", err)
 	}
-	o := newOverlay(dbReader{a.db})
+	o := newOverlay(emptyReader{})
 	o.set(keyChainID(), []byte(req.ChainId))
-	if err := setCBOR(o, keyParams(), g.Params); err != nil {
-		return nil, err
-	}
-	for _, admin := range g.Admins {
-		o.set(keyAdmin(admin), []byte{})
+	if err := g.stage(o); err != nil {
+		return nil, fmt.Errorf("abci: InitChain: %w", err)
 	}
 	vals := make(map[string]int64, len(req.Validators))
 	var total int64
@@ -198,31 +220,37 @@ func (a *App) InitChain(_ context.Context, req *abcitypes.RequestInitChain) (*ab
 		if v.Power <= 0 {
 			continue
 		}
-		var p [8]byte
-		binary.BigEndian.PutUint64(p[:], uint64(v.Power))
-		o.set(keyValidator(pub), p[:])
 		vals[string(pub)] += v.Power
 		total += v.Power
 	}
-	m := meta{Height: 0, AppHash: chainHash(nil, o.digest())}
-	a.commitMu.Lock()
-	err = a.db.DropAll()
-	if err == nil {
-		err = commit(a.db, o, m)
+	for pub, power := range vals {
+		var p [8]byte
+		binary.BigEndian.PutUint64(p[:], uint64(power))
+		o.set(keyValidator([]byte(pub)), p[:])
 	}
-	a.commitMu.Unlock()
+	a.tree.rollback()
+	a.tree.setInitialVersion(req.InitialHeight)
+	hash, err := a.tree.apply(o)
+	a.tree.rollback()
 	if err != nil {
 		return nil, fmt.Errorf("abci: InitChain: %w", err)
 	}
-	a.committed = m
+	a.genesis = o
+	a.committed = o
 	a.chainID = req.ChainId
 	a.validators = vals
 	a.totalPower = total
-	a.check = newOverlay(dbReader{a.db})
+	a.check = newOverlay(a.committed)
 	a.block = nil
+	table := make([]Validator, 0, len(vals))
+	for pub, power := range vals {
+		table = append(table, Validator{PubKey: []byte(pub), Power: power})
+	}
+	slices.SortFunc(table, func(x, y Validator) int { return bytes.Compare(x.PubKey, y.PubKey) })
+	a.view.Store(&queryView{genesis: o, validators: table})
 	a.logger.Info("chain initialised", "chain_id", req.ChainId, "validators", len(vals),
-		"params", g.Params, "admins", len(g.Admins))
-	return &abcitypes.ResponseInitChain{AppHash: m.AppHash}, nil
+		"params", g.Params, "admins", len(g.Admins), "namespaces", len(g.Namespaces), "records", len(g.Records))
+	return &abcitypes.ResponseInitChain{AppHash: hash}, nil
 }
 
 // CheckTx admits a transaction to the mempool if it would succeed on the
@@ -234,7 +262,7 @@ func (a *App) CheckTx(_ context.Context, req *abcitypes.RequestCheckTx) (*abcity
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	tx := newOverlay(a.check)
-	events, err := a.deliverTx(tx, req.Tx, a.committed.Height+1, a.cfg.MaxTxBytes)
+	events, err := a.deliverTx(tx, req.Tx, a.tree.version()+1, a.cfg.MaxTxBytes)
 	code := CodeOf(err)
 	if err != nil {
 		a.countReject(code)
@@ -292,10 +320,10 @@ func (a *App) FinalizeBlock(_ context.Context, req *abcitypes.RequestFinalizeBlo
 	if a.chainID == "" {
 		return nil, errors.New("abci: FinalizeBlock before InitChain")
 	}
-	if a.committed.Height > 0 && req.Height != a.committed.Height+1 {
-		return nil, fmt.Errorf("abci: FinalizeBlock height %d after committed height %d", req.Height, a.committed.Height)
+	if v := a.tree.version(); v > 0 && req.Height != v+1 {
+		return nil, fmt.Errorf("abci: FinalizeBlock height %d after committed height %d", req.Height, v)
 	}
-	block := newOverlay(dbReader{a.db})
+	block := newOverlay(a.committed)
 	results := make([]*abcitypes.ExecTxResult, len(req.Txs))
 	for i, raw := range req.Txs {
 		events, err := a.deliverTx(block, raw, req.Height, MaxTxBytes)
@@ -310,29 +338,50 @@ func (a *App) FinalizeBlock(_ context.Context, req *abcitypes.RequestFinalizeBlo
 		}
 		results[i] = &abcitypes.ExecTxResult{Code: CodeOK, Events: events}
 	}
+	// The working tree holds exactly this block's writes (over genesis
+	// before the first block), whatever an earlier FinalizeBlock left.
+	a.tree.rollback()
+	if a.genesis != nil {
+		if _, err := a.tree.apply(a.genesis); err != nil {
+			return nil, fmt.Errorf("abci: FinalizeBlock height %d: %w", req.Height, err)
+		}
+	}
+	hash, err := a.tree.apply(block)
+	if err != nil {
+		return nil, fmt.Errorf("abci: FinalizeBlock height %d: %w", req.Height, err)
+	}
 	a.block = block
-	a.blockMeta = meta{Height: req.Height, AppHash: chainHash(a.committed.AppHash, block.digest())}
-	return &abcitypes.ResponseFinalizeBlock{TxResults: results, AppHash: a.blockMeta.AppHash}, nil
+	a.blockHeight = req.Height
+	a.blockHash = hash
+	return &abcitypes.ResponseFinalizeBlock{TxResults: results, AppHash: hash}, nil
 }
 
-// Commit persists the staged block and its height and app hash in one
-// atomic write, then resets the CheckTx state (CometBFT rechecks the
-// mempool next, which rebuilds it).
+// Commit saves the staged block as the tree's next version (synced to
+// disk), prunes versions beyond the configured window, then resets the
+// CheckTx state (CometBFT rechecks the mempool next, which rebuilds it).
 func (a *App) Commit(context.Context, *abcitypes.RequestCommit) (*abcitypes.ResponseCommit, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.block == nil {
 		return nil, errors.New("abci: Commit without FinalizeBlock")
 	}
-	a.commitMu.Lock()
-	err := commit(a.db, a.block, a.blockMeta)
-	a.commitMu.Unlock()
+	hash, v, err := a.tree.save()
 	if err != nil {
 		return nil, err
 	}
-	a.committed = a.blockMeta
+	if v != a.blockHeight || !bytes.Equal(hash, a.blockHash) {
+		return nil, fmt.Errorf("abci: Commit saved height %d hash %X, FinalizeBlock staged height %d hash %X",
+			v, hash, a.blockHeight, a.blockHash)
+	}
+	imm, err := a.tree.at(v)
+	if err != nil {
+		return nil, fmt.Errorf("abci: Commit: read back height %d: %w", v, err)
+	}
+	a.committed = treeReader{imm}
+	a.genesis = nil
 	a.block = nil
-	a.check = newOverlay(dbReader{a.db})
+	a.check = newOverlay(a.committed)
+	a.view.Store(&queryView{height: v, tree: imm})
 	return &abcitypes.ResponseCommit{}, nil
 }
 

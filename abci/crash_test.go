@@ -89,8 +89,8 @@ func TestCrashBeforeFirstCommit(t *testing.T) {
 		t.Fatal(err)
 	}
 	app = openApp(t, dir, nil)
-	if h, hash := info(t, app); h != 0 || !bytes.Equal(hash, h0) {
-		t.Fatalf("Info = %d %X, want 0 %X", h, hash, h0)
+	if h, hash := info(t, app); h != 0 || hash != nil {
+		t.Fatalf("Info = %d %X, want 0 and no hash: genesis is saved with the first block", h, hash)
 	}
 	if again := initChain(t, app, equalVals(2)); !bytes.Equal(again, h0) {
 		t.Fatalf("second InitChain hash %X, want %X", again, h0)
@@ -106,77 +106,45 @@ func TestCrashBeforeFirstCommit(t *testing.T) {
 	}
 }
 
-// bigOverlay stages n writes of 100-byte values plus a delete.
-func bigOverlay(app *App, n int) *overlay {
-	o := newOverlay(dbReader{app.db})
+// TestLargeVersionSurvivesReopen saves a version far larger than one
+// badger transaction (the tree's batch spans several) and reads it back
+// after a reopen.
+func TestLargeVersionSurvivesReopen(t *testing.T) {
+	dir := t.TempDir()
+	app := openApp(t, dir, nil)
+	const n = 30000 // ~4 MB of values, over the ~2.4 MB transaction limit
+	o := newOverlay(emptyReader{})
 	for i := range n {
 		o.set(fmt.Sprintf("t/%08d", i), bytes.Repeat([]byte{byte(i)}, 100))
 	}
-	o.del("t/gone")
-	return o
-}
-
-// TestLargeBlockCommitsThroughJournal commits a block too large for one
-// badger transaction.
-func TestLargeBlockCommitsThroughJournal(t *testing.T) {
-	app := openApp(t, t.TempDir(), nil)
-	if err := app.db.Update(func(txn *badger.Txn) error { return txn.Set([]byte("t/gone"), []byte("x")) }); err != nil {
+	o.set("t/gone", []byte("x"))
+	if _, err := app.tree.apply(o); err != nil {
 		t.Fatal(err)
 	}
-	const n = 30000 // ~4 MB, over the ~2.4 MB transaction limit
-	o := bigOverlay(app, n)
-	err := app.db.Update(func(txn *badger.Txn) error {
-		for k, w := range o.writes {
-			if err := txn.Set([]byte(k), w.val); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if !errors.Is(err, badger.ErrTxnTooBig) {
-		t.Fatalf("precondition: one transaction of the block gave %v, want ErrTxnTooBig", err)
+	if _, v, err := app.tree.save(); err != nil || v != 1 {
+		t.Fatalf("save = %d, %v", v, err)
 	}
-	if err := commit(app.db, o, meta{Height: 9, AppHash: []byte("h")}); err != nil {
-		t.Fatalf("commit: %v", err)
-	}
-	checkBigState(t, app, n, 9)
-}
-
-// TestJournalRecoveredOnOpen crashes right after the journal's commit point.
-func TestJournalRecoveredOnOpen(t *testing.T) {
-	dir := t.TempDir()
-	app := openApp(t, dir, nil)
-	if err := app.db.Update(func(txn *badger.Txn) error { return txn.Set([]byte("t/gone"), []byte("x")) }); err != nil {
+	del := newOverlay(emptyReader{})
+	del.del("t/gone")
+	if _, err := app.tree.apply(del); err != nil {
 		t.Fatal(err)
 	}
-	const n = 500
-	o := bigOverlay(app, n)
-	j := journal{Meta: meta{Height: 4, AppHash: []byte("h")}}
-	for _, k := range o.sortedKeys() {
-		j.Keys = append(j.Keys, []byte(k))
-		j.Vals = append(j.Vals, o.writes[k].val)
-		j.Dels = append(j.Dels, o.writes[k].del)
-	}
-	mb, _ := encMode.Marshal(j.Meta)
-	if err := writeJournal(app.db, j, mb); err != nil {
+	want, _, err := app.tree.save()
+	if err != nil {
 		t.Fatal(err)
 	}
 	if err := app.Close(); err != nil {
 		t.Fatal(err)
 	}
 	app = openApp(t, dir, nil)
-	if h, _ := info(t, app); h != 4 {
-		t.Errorf("Info after recovery: height %d, want 4", h)
+	if h, hash := info(t, app); h != 2 || !bytes.Equal(hash, want) {
+		t.Fatalf("Info after reopen = %d %X, want 2 %X", h, hash, want)
 	}
-	checkBigState(t, app, n, 4)
-}
-
-func checkBigState(t *testing.T, app *App, n int, height int64) {
-	t.Helper()
-	if m, err := loadMeta(app.db); err != nil || m.Height != height || string(m.AppHash) != "h" {
-		t.Errorf("meta = %+v, %v; want height %d", m, err, height)
+	imm, err := app.tree.at(2)
+	if err != nil {
+		t.Fatal(err)
 	}
-	r := dbReader{app.db}
+	r := treeReader{imm}
 	for _, i := range []int{0, n / 2, n - 1} {
 		v, ok, err := r.get(fmt.Sprintf("t/%08d", i))
 		if err != nil || !ok || !bytes.Equal(v, bytes.Repeat([]byte{byte(i)}, 100)) {
@@ -186,7 +154,25 @@ func checkBigState(t *testing.T, app *App, n int, height int64) {
 	if _, ok, _ := r.get("t/gone"); ok {
 		t.Error("staged delete was not applied")
 	}
-	if _, ok, _ := r.get(string(keyJournal)); ok {
-		t.Error("journal left behind")
+}
+
+// TestOldLayoutRefused: a state DB of the layout before the tree is
+// refused with ErrOldLayout, which names the way out.
+func TestOldLayoutRefused(t *testing.T) {
+	dir := t.TempDir()
+	db, err := badger.Open(badger.DefaultOptions(dir).WithLogger(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(txn *badger.Txn) error { return txn.Set([]byte(oldKeyMeta), []byte{0xa0}) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig(dir)
+	_, err = New(cfg, nil)
+	if !errors.Is(err, ErrOldLayout) {
+		t.Fatalf("New on an old-layout DB = %v, want ErrOldLayout", err)
 	}
 }

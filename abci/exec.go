@@ -40,7 +40,7 @@ func (a *App) deliverTx(o *overlay, raw []byte, height int64, limit int) ([]abci
 	} else if used {
 		return nil, reject(ErrReplay, "nonce %d of signer %x", env.Nonce, []byte(env.Signer))
 	}
-	o.set(nk, []byte{})
+	o.set(nk, present)
 	if err := env.Payload.ValidateBasic(); err != nil {
 		return nil, err
 	}
@@ -117,7 +117,7 @@ func (a *App) submitRecord(o *overlay, signer []byte, p *SubmitRecord, height in
 	if err := setCBOR(o, k, rec); err != nil {
 		return nil, err
 	}
-	o.set(keyPending(p.Namespace, p.Key), []byte{})
+	o.set(keyPending(p.Namespace, p.Key), present)
 	return []abcitypes.Event{event(EventRecordSubmitted,
 		"namespace", rec.Namespace, "key", rec.Key, "version", strconv.FormatUint(rec.Version, 10),
 		"cid", rec.CID, "size", strconv.FormatUint(rec.Size, 10))}, nil

@@ -11,7 +11,9 @@ import (
 	"strings"
 
 	abcitypes "github.com/cometbft/cometbft/abci/types"
-	"github.com/dgraph-io/badger/v4"
+	cmtcrypto "github.com/cometbft/cometbft/proto/tendermint/crypto"
+	"github.com/cosmos/iavl"
+	ics23 "github.com/cosmos/ics23/go"
 )
 
 // Query paths.
@@ -19,72 +21,220 @@ const (
 	QueryRecord     = "/record"     // data "ns/key" → Record JSON
 	QueryNamespace  = "/namespace"  // data name → Namespace JSON
 	QueryParams     = "/params"     // → Params JSON
+	QueryValidator  = "/validator"  // data validator pubkey hex → Validator JSON
+	QueryKey        = "/key"        // data a raw state key → its raw value
 	QueryPending    = "/pending"    // data validator pubkey hex → []Record JSON
 	QueryValidators = "/validators" // → []Validator JSON, in key order
 )
+
+// ProofOpICS23 is the type of the one proof op a proven query answers
+// with: Key is the state key, Data a protobuf ics23.CommitmentProof (an
+// existence proof, or a non-existence proof for an absent key) under
+// ics23.IavlSpec, whose root is the app hash in header Height+1.
+const ProofOpICS23 = "ics23:iavl"
 
 // MaxPendingResults caps one /pending answer; the verifier asks again after
 // it has attested those.
 const MaxPendingResults = 1000
 
-// txnReader reads committed state inside one badger read transaction, so a
-// query sees one consistent height.
-type txnReader struct{ txn *badger.Txn }
+// RecordKey, NamespaceKey, ParamsKey and ValidatorKey are the state keys a
+// proven query of each kind answers for (ResponseQuery.Key).
+func RecordKey(ns, key string) []byte { return []byte(keyRecord(ns, key)) }
 
-func (r txnReader) get(key string) ([]byte, bool, error) {
-	item, err := r.txn.Get([]byte(key))
-	if errors.Is(err, badger.ErrKeyNotFound) {
-		return nil, false, nil
+// NamespaceKey is the state key of a namespace.
+func NamespaceKey(name string) []byte { return []byte(keyNamespace(name)) }
+
+// ParamsKey is the state key of the network parameters.
+func ParamsKey() []byte { return []byte(keyParams()) }
+
+// ValidatorKey is the state key of a validator's power.
+func ValidatorKey(pub []byte) []byte { return []byte(keyValidator(pub)) }
+
+// DecodeRecord decodes a record's stored (proven) value.
+func DecodeRecord(raw []byte) (Record, error) {
+	var r Record
+	if err := stateDecMode.Unmarshal(raw, &r); err != nil {
+		return Record{}, fmt.Errorf("abci: decode record: %w", err)
 	}
-	if err != nil {
-		return nil, false, err
-	}
-	v, err := item.ValueCopy(nil)
-	return v, err == nil, err
+	return normalize(r), nil
 }
 
-// Query answers from committed state only, with Height set to the height
-// the answer was read at. Only the latest height is served; req.Height 0
-// means latest. Failures are response codes, never Go errors.
+// DecodeNamespace decodes a namespace's stored (proven) value.
+func DecodeNamespace(raw []byte) (Namespace, error) {
+	var ns Namespace
+	if err := stateDecMode.Unmarshal(raw, &ns); err != nil {
+		return Namespace{}, fmt.Errorf("abci: decode namespace: %w", err)
+	}
+	return ns, nil
+}
+
+// DecodeParams decodes the stored (proven) network parameters.
+func DecodeParams(raw []byte) (Params, error) {
+	var p Params
+	if err := stateDecMode.Unmarshal(raw, &p); err != nil {
+		return Params{}, fmt.Errorf("abci: decode params: %w", err)
+	}
+	return p, nil
+}
+
+// DecodeValidatorPower decodes a validator's stored (proven) power.
+func DecodeValidatorPower(raw []byte) (int64, error) {
+	if len(raw) != 8 {
+		return 0, fmt.Errorf("abci: decode validator power: %d bytes, want 8", len(raw))
+	}
+	return int64(binary.BigEndian.Uint64(raw)), nil
+}
+
+// Query answers from committed state. req.Height 0 means the latest
+// height; an earlier one is served while it is retained (Config.KeepRecent)
+// and answered with the oldest retained height once pruned. The response
+// Height is the height whose state was read: its app hash is in header
+// Height+1.
+//
+// Without Prove the value is JSON, and an absent key is a NOT_FOUND code.
+// With Prove (paths /record, /namespace, /params, /validator, /key) the
+// value is the raw stored value, Key the state key, ProofOps one
+// ProofOpICS23 op, and an absent key answers code 0 with no value and a
+// proof of absence, as CometBFT's light client expects. Failures are
+// response codes, never Go errors.
 func (a *App) Query(_ context.Context, req *abcitypes.RequestQuery) (*abcitypes.ResponseQuery, error) {
-	a.commitMu.RLock()
-	defer a.commitMu.RUnlock()
 	resp := &abcitypes.ResponseQuery{Key: req.Data}
-	err := a.db.View(func(txn *badger.Txn) error {
-		r := txnReader{txn}
-		var m meta
-		if b, ok, err := r.get(string(keyMeta)); err != nil {
-			return internal(err)
-		} else if ok {
-			if err := stateDecMode.Unmarshal(b, &m); err != nil {
-				return internal(err)
-			}
-		}
-		resp.Height = m.Height
-		if req.Height != 0 && req.Height != m.Height {
-			return reject(ErrInvalid, "only the latest height %d is served, asked for %d", m.Height, req.Height)
-		}
-		v, err := a.query(txn, r, req.Path, req.Data)
-		if err != nil {
-			return err
-		}
-		resp.Value, err = json.Marshal(v)
-		if err != nil {
-			return internal(err)
-		}
-		return nil
-	})
+	err := a.queryAt(req, resp)
 	if err != nil {
-		if errors.Is(err, badger.ErrDBClosed) {
-			err = internal(err)
-		}
+		resp.Value = nil
+		resp.ProofOps = nil
 		resp.Code = CodeOf(err)
 		resp.Log = err.Error()
 	}
 	return resp, nil
 }
 
-func (a *App) query(txn *badger.Txn, r txnReader, path string, data []byte) (any, error) {
+func (a *App) queryAt(req *abcitypes.RequestQuery, resp *abcitypes.ResponseQuery) error {
+	view := a.view.Load()
+	if view == nil || a.closed.Load() {
+		return reject(ErrInternal, "the state DB is closed")
+	}
+	resp.Height = view.height
+	var r reader
+	var imm *iavl.ImmutableTree
+	switch {
+	case req.Height < 0:
+		return reject(ErrInvalid, "height must be >= 0, got %d", req.Height)
+	case req.Height == 0 || req.Height == view.height:
+		if view.tree == nil {
+			if req.Prove {
+				return reject(ErrNotFound, "no proven state before the first block is committed")
+			}
+			if view.genesis == nil {
+				return reject(ErrNotFound, "no state before InitChain")
+			}
+			r = view.genesis
+			break
+		}
+		imm = view.tree
+	default:
+		if req.Height > view.height {
+			return reject(ErrInvalid, "height %d is not committed yet; the latest is %d", req.Height, view.height)
+		}
+		t, err := a.treeAt(req.Height)
+		if errors.Is(err, ErrPruned) {
+			return reject(ErrNotFound, "%v", err)
+		}
+		if err != nil {
+			return err
+		}
+		imm = t
+		resp.Height = req.Height
+	}
+	if imm != nil {
+		r = treeReader{imm}
+	}
+	if req.Prove {
+		return a.prove(imm, req.Path, req.Data, resp)
+	}
+	v, err := a.query(r, imm, req.Path, req.Data)
+	if err != nil {
+		return err
+	}
+	resp.Value, err = json.Marshal(v)
+	if err != nil {
+		return internal(err)
+	}
+	return nil
+}
+
+// treeAt reads a retained height under the App's lock, so that it never
+// races a Commit that saves or prunes.
+func (a *App) treeAt(h int64) (*iavl.ImmutableTree, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.tree.at(h)
+}
+
+// stateKey maps a query path and its data to the state key it reads.
+func stateKey(path string, data []byte) (string, error) {
+	switch path {
+	case QueryRecord:
+		ns, key, ok := splitRecordPath(string(data))
+		if !ok {
+			return "", reject(ErrInvalid, "record query data must be namespace/key, got %q", truncate(string(data)))
+		}
+		return keyRecord(ns, key), nil
+	case QueryNamespace:
+		return keyNamespace(string(data)), nil
+	case QueryParams:
+		return keyParams(), nil
+	case QueryValidator:
+		pub, err := hex.DecodeString(strings.TrimSpace(string(data)))
+		if err != nil || len(pub) != 32 {
+			return "", reject(ErrInvalid, "validator query data must be a hex ed25519 public key")
+		}
+		return keyValidator(pub), nil
+	case QueryKey:
+		if len(data) == 0 {
+			return "", reject(ErrInvalid, "key query data must be a state key")
+		}
+		return string(data), nil
+	}
+	return "", reject(ErrInvalid, "unknown query path %q", path)
+}
+
+// prove answers a proven query: the raw value (nil if absent), the state
+// key, and an ICS23 proof of membership or absence against imm's root.
+func (a *App) prove(imm *iavl.ImmutableTree, path string, data []byte, resp *abcitypes.ResponseQuery) error {
+	switch path {
+	case QueryPending, QueryValidators:
+		return reject(ErrInvalid, "%s lists many keys and has no proof; query each key with prove", path)
+	}
+	k, err := stateKey(path, data)
+	if err != nil {
+		return err
+	}
+	key := []byte(k)
+	val, err := imm.Get(key)
+	if err != nil {
+		return internal(err)
+	}
+	var proof *ics23.CommitmentProof
+	if val != nil {
+		proof, err = imm.GetMembershipProof(key)
+	} else {
+		proof, err = imm.GetNonMembershipProof(key)
+	}
+	if err != nil {
+		return internal(fmt.Errorf("proof of %q: %w", truncate(k), err))
+	}
+	b, err := proof.Marshal()
+	if err != nil {
+		return internal(err)
+	}
+	resp.Key = key
+	resp.Value = val
+	resp.ProofOps = &cmtcrypto.ProofOps{Ops: []cmtcrypto.ProofOp{{Type: ProofOpICS23, Key: key, Data: b}}}
+	return nil
+}
+
+func (a *App) query(r reader, imm *iavl.ImmutableTree, path string, data []byte) (any, error) {
 	switch path {
 	case QueryRecord:
 		ns, key, ok := splitRecordPath(string(data))
@@ -114,31 +264,98 @@ func (a *App) query(txn *badger.Txn, r txnReader, path string, data []byte) (any
 			return nil, reject(ErrNotFound, "no params before InitChain")
 		}
 		return p, nil
-	case QueryPending:
-		pub, err := hex.DecodeString(strings.TrimSpace(string(data)))
-		if err != nil || len(pub) != 32 {
-			return nil, reject(ErrInvalid, "pending query data must be a hex ed25519 public key")
+	case QueryValidator:
+		k, err := stateKey(path, data)
+		if err != nil {
+			return nil, err
 		}
-		return pendingFor(txn, r, pub)
-	case QueryValidators:
-		return validators(txn)
+		b, ok, err := r.get(k)
+		if err != nil {
+			return nil, internal(err)
+		} else if !ok {
+			return nil, reject(ErrNotFound, "%s is not a validator", truncate(string(data)))
+		}
+		power, err := DecodeValidatorPower(b)
+		if err != nil {
+			return nil, internal(err)
+		}
+		return Validator{PubKey: []byte(k[len(prefixValidator):]), Power: power}, nil
+	case QueryKey:
+		k, err := stateKey(path, data)
+		if err != nil {
+			return nil, err
+		}
+		b, ok, err := r.get(k)
+		if err != nil {
+			return nil, internal(err)
+		} else if !ok {
+			return nil, reject(ErrNotFound, "no state at key %q", truncate(k))
+		}
+		return b, nil
+	case QueryPending, QueryValidators:
+		if imm == nil { // genesis, before the first block
+			if path == QueryPending {
+				return []Record{}, nil
+			}
+			return a.view.Load().validators, nil
+		}
+		if path == QueryPending {
+			pub, err := hex.DecodeString(strings.TrimSpace(string(data)))
+			if err != nil || len(pub) != 32 {
+				return nil, reject(ErrInvalid, "pending query data must be a hex ed25519 public key")
+			}
+			return pendingFor(imm, pub)
+		}
+		vals, err := validators(imm)
+		if err != nil {
+			return nil, internal(err)
+		}
+		return vals, nil
 	}
 	return nil, reject(ErrInvalid, "unknown query path %q", path)
 }
 
+// prefixEnd is the first key after every key that starts with prefix.
+func prefixEnd(prefix string) []byte {
+	end := []byte(prefix)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] < 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil
+}
+
+// scan calls fn for each key under prefix in key order until fn returns
+// false or an error.
+func scan(imm *iavl.ImmutableTree, prefix string, fn func(key, val []byte) (bool, error)) error {
+	it, err := imm.Iterator([]byte(prefix), prefixEnd(prefix), true)
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	for ; it.Valid(); it.Next() {
+		more, err := fn(it.Key(), it.Value())
+		if err != nil || !more {
+			return err
+		}
+	}
+	return it.Error()
+}
+
 // pendingFor lists pending records whose current version has no
 // attestation from validator pub, in key order, at most MaxPendingResults.
-func pendingFor(txn *badger.Txn, r txnReader, pub []byte) ([]Record, error) {
+func pendingFor(imm *iavl.ImmutableTree, pub []byte) ([]Record, error) {
 	out := []Record{}
-	it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefixPending)})
-	defer it.Close()
-	for it.Rewind(); it.Valid() && len(out) < MaxPendingResults; it.Next() {
-		path := string(it.Item().Key()[len(prefixPending):])
+	r := treeReader{imm}
+	err := scan(imm, prefixPending, func(k, _ []byte) (bool, error) {
+		path := string(k[len(prefixPending):])
 		var rec Record
 		if found, err := getCBOR(r, prefixRecord+path, &rec); err != nil {
-			return nil, internal(err)
+			return false, internal(err)
 		} else if !found {
-			return nil, internal(fmt.Errorf("pending index names missing record %q", path))
+			return false, internal(fmt.Errorf("pending index names missing record %q", path))
 		}
 		attested := false
 		for _, at := range rec.Attestations {
@@ -150,24 +367,27 @@ func pendingFor(txn *badger.Txn, r txnReader, pub []byte) ([]Record, error) {
 		if !attested {
 			out = append(out, normalize(rec))
 		}
+		return len(out) < MaxPendingResults, nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
 
-func validators(txn *badger.Txn) ([]Validator, error) {
+// validators lists the validator table in key order.
+func validators(imm *iavl.ImmutableTree) ([]Validator, error) {
 	out := []Validator{}
-	it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefixValidator)})
-	defer it.Close()
-	for it.Rewind(); it.Valid(); it.Next() {
-		item := it.Item()
-		v, err := item.ValueCopy(nil)
-		if err != nil || len(v) != 8 {
-			return nil, internal(fmt.Errorf("validator entry: %v", err))
+	err := scan(imm, prefixValidator, func(k, v []byte) (bool, error) {
+		power, err := DecodeValidatorPower(v)
+		if err != nil {
+			return false, err
 		}
-		out = append(out, Validator{
-			PubKey: item.KeyCopy(nil)[len(prefixValidator):],
-			Power:  int64(binary.BigEndian.Uint64(v)),
-		})
+		out = append(out, Validator{PubKey: append([]byte{}, k[len(prefixValidator):]...), Power: power})
+		return true, nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }

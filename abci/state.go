@@ -1,13 +1,10 @@
 package abci
 
 import (
-	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"slices"
 	"strings"
-
-	"github.com/dgraph-io/badger/v4"
 )
 
 // Record statuses.
@@ -79,7 +76,6 @@ func ComputeStatus(atts []Attestation, totalPower int64) string {
 
 // State layout. Every key lives under one of these prefixes; see doc.go.
 const (
-	prefixMeta      = "m/" // m/meta, m/journal: bookkeeping, not hashed
 	prefixChainID   = "c"  // chain id
 	prefixParams    = "p"  // Params
 	prefixAdmin     = "a/" // a/<pubkey> → empty
@@ -90,10 +86,13 @@ const (
 	prefixNonce     = "x/" // x/<signer 32 bytes><nonce 8 bytes BE> → empty
 )
 
-var (
-	keyMeta    = []byte(prefixMeta + "meta")
-	keyJournal = []byte(prefixMeta + "journal")
-)
+// oldKeyMeta is where the layout before the state tree kept its height;
+// its presence marks such a DB.
+const oldKeyMeta = "m/meta"
+
+// present is the value of a key whose presence is all it says (a spent
+// nonce, a pending record, an admin). IAVL reads an empty value as absent.
+var present = []byte{1}
 
 func keyChainID() string               { return prefixChainID }
 func keyParams() string                { return prefixParams }
@@ -116,37 +115,9 @@ func splitRecordPath(p string) (ns, key string, ok bool) {
 	return strings.Cut(p, "/")
 }
 
-// meta is the bookkeeping stored under keyMeta in the same write as a block.
-type meta struct {
-	Height  int64
-	AppHash []byte
-}
-
 // reader reads committed or staged state. ok is false for an absent key.
 type reader interface {
 	get(key string) (val []byte, ok bool, err error)
-}
-
-// dbReader reads committed state from badger.
-type dbReader struct{ db *badger.DB }
-
-func (r dbReader) get(key string) ([]byte, bool, error) {
-	var val []byte
-	err := r.db.View(func(txn *badger.Txn) error {
-		item, err := txn.Get([]byte(key))
-		if err != nil {
-			return err
-		}
-		val, err = item.ValueCopy(nil)
-		return err
-	})
-	if errors.Is(err, badger.ErrKeyNotFound) {
-		return nil, false, nil
-	}
-	if err != nil {
-		return nil, false, err
-	}
-	return val, true, nil
 }
 
 // write is one staged change; del marks a deletion.
@@ -196,36 +167,6 @@ func (o *overlay) sortedKeys() []string {
 	}
 	slices.Sort(keys)
 	return keys
-}
-
-// digest hashes the staged writes in key order: for each key,
-// uvarint(len key) key, then 0x00 for a delete or 0x01 uvarint(len val) val.
-func (o *overlay) digest() [32]byte {
-	h := sha256.New()
-	var lenBuf [binary.MaxVarintLen64]byte
-	for _, k := range o.sortedKeys() {
-		w := o.writes[k]
-		h.Write(lenBuf[:binary.PutUvarint(lenBuf[:], uint64(len(k)))])
-		h.Write([]byte(k))
-		if w.del {
-			h.Write([]byte{0})
-			continue
-		}
-		h.Write([]byte{1})
-		h.Write(lenBuf[:binary.PutUvarint(lenBuf[:], uint64(len(w.val)))])
-		h.Write(w.val)
-	}
-	var d [32]byte
-	h.Sum(d[:0])
-	return d
-}
-
-// chainHash is hash_h = sha256(hash_{h-1} || digest_h).
-func chainHash(prev []byte, digest [32]byte) []byte {
-	h := sha256.New()
-	h.Write(prev)
-	h.Write(digest[:])
-	return h.Sum(nil)
 }
 
 // getCBOR decodes the value at key into v; ok is false if absent.

@@ -50,6 +50,7 @@ type Config struct {
 	Storage   StorageConfig   `toml:"storage"`
 	Gossip    GossipConfig    `toml:"gossip"`
 	Repair    RepairConfig    `toml:"repair"`
+	State     StateConfig     `toml:"state"`
 	Log       LogConfig       `toml:"log"`
 }
 
@@ -143,6 +144,14 @@ type RepairConfig struct {
 	Concurrency int `toml:"concurrency"`
 }
 
+// StateConfig configures the chain's application state.
+type StateConfig struct {
+	// KeepRecent is how many recent heights of the state tree are kept, so
+	// that queries and proofs can be served at them; older versions are
+	// pruned after each block. 0 keeps every height. Default 1000.
+	KeepRecent int64 `toml:"keep_recent"`
+}
+
 // LogConfig configures logging.
 type LogConfig struct {
 	// Level is debug, info, warn or error. Default info.
@@ -178,6 +187,7 @@ func DefaultConfig() Config {
 		},
 		Gossip: GossipConfig{HeartbeatInterval: Duration(time.Second), SuspectPhi: 5, FailPhi: 10},
 		Repair: RepairConfig{Grace: Duration(30 * time.Second), AntiEntropyInterval: Duration(time.Minute), Settle: Duration(3 * time.Second), Concurrency: 8},
+		State:  StateConfig{KeepRecent: 1000},
 		Log:    LogConfig{Level: "info", Format: "auto"},
 	}
 }
@@ -277,6 +287,9 @@ func (c Config) Validate() error {
 	}
 	if c.Repair.Concurrency <= 0 {
 		bad("repair.concurrency", c.Repair.Concurrency, "must be positive")
+	}
+	if c.State.KeepRecent < 0 {
+		bad("state.keep_recent", c.State.KeepRecent, "must not be negative (0 keeps every height)")
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
@@ -434,6 +447,11 @@ anti_entropy_interval = {{dur .Repair.AntiEntropyInterval}}
 settle = {{dur .Repair.Settle}}
 # Parallel block pushes during repair.
 concurrency = {{.Repair.Concurrency}}
+
+[state]
+# Recent heights of the application state kept for queries and proofs
+# (older ones are pruned after each block); 0 keeps every height.
+keep_recent = {{.State.KeepRecent}}
 
 [log]
 # debug, info, warn or error.

@@ -220,7 +220,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	n.serveGenesis()
 
 	// Consensus: the app, then CometBFT.
-	if n.app, err = abci.New(abci.Config{Dir: home.AppDir(), Logger: n.log}, n.reg); err != nil {
+	if n.app, err = abci.New(abci.Config{Dir: home.AppDir(), KeepRecent: n.cfg.State.KeepRecent, Logger: n.log}, n.reg); err != nil {
 		return err
 	}
 	n.onClose(n.app.Close)
