@@ -214,7 +214,7 @@ func init() {
 		TagsMd:            cbor.TagsForbidden,
 		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
 		FieldNameMatching: cbor.FieldNameMatchingCaseSensitive,
-		MaxArrayElements:  1 << 26, // a journal lists every write of a block
+		MaxArrayElements:  1 << 26,
 	}.DecMode()
 	if err != nil {
 		panic(fmt.Sprintf("abci: cbor state dec mode: %v", err))

@@ -81,7 +81,7 @@ Start a single-node dev network with "xnode start", then try "xnode put FILE".`,
 		newPutCmd(g), newGetCmd(g), newLocateCmd(g),
 		newMembersCmd(g), newStatusCmd(g),
 		newNSCmd(g), newSubmitCmd(g), newRecordCmd(g),
-		newLocalnetCmd(g), newVersionCmd(g),
+		newLocalnetCmd(g), newVersionCmd(g), newExportGenesisCmd(g),
 	)
 	root.Version = version
 	root.SetVersionTemplate("xnode {{.Version}}\n")
