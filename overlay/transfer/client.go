@@ -220,25 +220,11 @@ func (s *Service) roundTripOnce(ctx context.Context, p peer.ID, op byte, parts .
 	s.m.bytes.WithLabelValues("out", name).Add(float64(n))
 	s.m.bytes.WithLabelValues("in", name).Add(float64(len(payload)))
 
-	status, body := payload[0], payload[1:]
-	if status == statusOK {
-		return body, nil
+	body, err := decodeResponse(payload)
+	if errors.Is(err, errUnknownStatus) {
+		s.m.reject(reasonBadResp)
 	}
-	msg := string(body[:min(len(body), maxMessageBytes)])
-	switch status {
-	case statusNotFound:
-		return nil, fmt.Errorf("%w: remote: %q", ErrNotFound, msg)
-	case statusBusy:
-		return nil, fmt.Errorf("%w: %w: %q", ErrOverloaded, errRemoteBusy, msg)
-	case statusIntegrity:
-		return nil, fmt.Errorf("%w: remote verified and refused: %q", ErrIntegrity, msg)
-	case statusBadRequest:
-		return nil, fmt.Errorf("%w: %q", ErrRejected, msg)
-	case statusInternal:
-		return nil, fmt.Errorf("%w: %q", ErrRemote, msg)
-	}
-	s.m.reject(reasonBadResp)
-	return nil, fmt.Errorf("%w: unknown status %d", ErrRemote, status)
+	return body, err
 }
 
 // readError explains why no answer could be read.

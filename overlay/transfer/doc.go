@@ -16,6 +16,7 @@
 //	         | GET     0x02 cid
 //	         | HAS     0x03 uvarint(count) cid*count   ; count <= Config.MaxBatch
 //	         | CONFIRM 0x04 uvarint(count) cid*count
+//	         | ABANDON 0x05 uvarint(count) cid*count
 //	answer   = status body
 //	status   = OK 0x00 | NOT_FOUND 0x01 | BAD_REQUEST 0x02 | INTEGRITY 0x03
 //	         | BUSY 0x04 | INTERNAL 0x05
@@ -23,6 +24,10 @@
 //	         | OK to GET: the block's bytes, to the frame end
 //	         | OK to HAS: uvarint(count) bitmap   ; ceil(count/8) bytes, bit i (LSB first) = has cid i
 //	         | any other status: a short UTF-8 message (at most 512 bytes) for logs
+//
+// Every uvarint is minimally encoded and a bitmap's padding bits are zero,
+// so each message has exactly one encoding; anything else is malformed. The
+// fuzz tests in wire_fuzz_test.go hold every decoder to that round trip.
 //
 // The client writes its frame and closes its write side; the server reads
 // exactly one frame, answers, and closes. A reader takes the length first

@@ -90,25 +90,39 @@ func statusName(st byte) string {
 // read without buffering past it.
 type oneByteReader struct {
 	r   io.Reader
-	buf [1]byte
+	buf [1]byte // the last byte read
+	n   int     // bytes read
+	err error   // the stream's error, if reading failed
 }
 
 func (o *oneByteReader) ReadByte() (byte, error) {
 	if _, err := io.ReadFull(o.r, o.buf[:]); err != nil {
+		o.err = err
 		return 0, err
 	}
+	o.n++
 	return o.buf[0], nil
 }
 
 // readFrameLen reads a frame's uvarint length prefix and checks it against
 // max. It reads at most 10 bytes whatever the remote sends.
 func readFrameLen(r io.Reader, max int) (int, error) {
-	n, err := binary.ReadUvarint(&oneByteReader{r: r})
+	br := &oneByteReader{r: r}
+	n, err := binary.ReadUvarint(br)
 	if err != nil {
+		if br.err == nil { // not the stream's error: the varint overflows
+			return 0, fmt.Errorf("%w: length prefix: %v", errMalformed, err)
+		}
 		if errors.Is(err, io.EOF) {
 			return 0, io.ErrUnexpectedEOF
 		}
 		return 0, err
+	}
+	// One length, one encoding: a prefix padded with 0x80 bytes (which
+	// binary.ReadUvarint accepts) is refused, as is a padded uvarint inside
+	// a payload.
+	if br.n > 1 && br.buf[0] == 0 {
+		return 0, fmt.Errorf("%w: length prefix not minimally encoded", errMalformed)
 	}
 	if n > uint64(max) {
 		return 0, fmt.Errorf("%w: %d > %d bytes", errFrameTooLarge, n, max)
@@ -221,6 +235,10 @@ func (d *decoder) uvarint(what string, max uint64) uint64 {
 	v, n := binary.Uvarint(d.buf)
 	if n <= 0 {
 		d.fail("bad %s", what)
+		return 0
+	}
+	if n > 1 && d.buf[n-1] == 0 {
+		d.fail("%s not minimally encoded", what)
 		return 0
 	}
 	if v > max {
@@ -368,11 +386,45 @@ func decodeBitmap(body []byte, want int) ([]bool, error) {
 	if len(packed) != (want+7)/8 {
 		return nil, fmt.Errorf("%w: bitmap of %d bytes for %d bits", errMalformed, len(packed), want)
 	}
+	if want%8 != 0 && packed[len(packed)-1]>>(want%8) != 0 {
+		return nil, fmt.Errorf("%w: bitmap padding bits set", errMalformed)
+	}
 	out := make([]bool, want)
 	for i := range out {
 		out[i] = packed[i/8]&(1<<(i%8)) != 0
 	}
 	return out, nil
+}
+
+// errUnknownStatus marks an answer whose status byte this version does not
+// know.
+var errUnknownStatus = errors.New("unknown status")
+
+// decodeResponse parses an answer payload: the body of an OK answer, or the
+// error a failure status maps to, quoting the remote's message (at most
+// maxMessageBytes of it). It never panics.
+func decodeResponse(payload []byte) ([]byte, error) {
+	if len(payload) == 0 {
+		return nil, fmt.Errorf("%w: %w: empty answer", ErrRemote, errMalformed)
+	}
+	status, body := payload[0], payload[1:]
+	if status == statusOK {
+		return body, nil
+	}
+	msg := string(body[:min(len(body), maxMessageBytes)])
+	switch status {
+	case statusNotFound:
+		return nil, fmt.Errorf("%w: remote: %q", ErrNotFound, msg)
+	case statusBusy:
+		return nil, fmt.Errorf("%w: %w: %q", ErrOverloaded, errRemoteBusy, msg)
+	case statusIntegrity:
+		return nil, fmt.Errorf("%w: remote verified and refused: %q", ErrIntegrity, msg)
+	case statusBadRequest:
+		return nil, fmt.Errorf("%w: %q", ErrRejected, msg)
+	case statusInternal:
+		return nil, fmt.Errorf("%w: %q", ErrRemote, msg)
+	}
+	return nil, fmt.Errorf("%w: %w %d", ErrRemote, errUnknownStatus, status)
 }
 
 // failure builds a non-OK response: the status and a short message.

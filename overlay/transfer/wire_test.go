@@ -65,36 +65,3 @@ func TestBitmapRoundTrip(t *testing.T) {
 		}
 	}
 }
-
-func FuzzDecodeRequest(f *testing.F) {
-	b := block.NewRaw([]byte("fuzz"))
-	f.Add(append(encodePutHeader(b.CID, true), b.Data...))
-	f.Add(encodeGet(b.CID))
-	f.Add(encodeBatch(opHas, []cid.Cid{b.CID, b.CID}))
-	f.Add(encodeBatch(opConfirm, []cid.Cid{b.CID}))
-	f.Add([]byte{opHas, 0xff, 0xff, 0xff, 0xff, 0x0f})
-	f.Add([]byte{0x7f})
-	f.Fuzz(func(t *testing.T, payload []byte) {
-		req, err := decodeRequest(payload, 64)
-		if err != nil {
-			return
-		}
-		switch req.op {
-		case opPut, opGet:
-			if err := block.Check(req.cid); err != nil {
-				t.Fatalf("accepted an unchecked CID: %v", err)
-			}
-		case opHas, opConfirm:
-			if len(req.cids) > 64 {
-				t.Fatalf("accepted %d cids over the batch limit", len(req.cids))
-			}
-			for _, c := range req.cids {
-				if err := block.Check(c); err != nil {
-					t.Fatalf("accepted an unchecked CID: %v", err)
-				}
-			}
-		default:
-			t.Fatalf("accepted op %d", req.op)
-		}
-	})
-}
