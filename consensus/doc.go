@@ -11,7 +11,8 @@
 //	config/genesis.json              written once; never replaced (ErrGenesisExists)
 //	config/node_key.json             CometBFT p2p identity (node id)
 //	config/priv_validator_key.json   the operator's ed25519 key: operator key = validator key
-//	data/priv_validator_state.json   last signed height/round/step, kept across Init
+//	data/priv_validator_state.json   last signed height/round/step, kept across Init;
+//	                                 rebuilt by recovery when lost (see Recovery)
 //	data/*.db, data/cs.wal           block store, state, evidence (goleveldb), consensus WAL
 //
 // Init makes a home for the first node of a network (single-validator or
@@ -19,6 +20,38 @@
 // bytes fetched from a peer, stored verbatim so GenesisHash (hex SHA-256 of
 // the file bytes, what `xnode join --genesis-hash` checks) matches. A node
 // whose key is not in the validator set runs as a full node.
+//
+// # Recovery of a lost sign state
+//
+// A validator that lost data/ (a wiped disk, a restore without it) lost
+// priv_validator_state.json, its record of the last height, round and step
+// it signed. Signing from an empty record could sign a second, conflicting
+// vote at a height it already voted on. New therefore treats a missing
+// state file next to a present key as a recovery, not an error:
+//
+//   - CometBFT is handed a guardedSigner (privval.go): the FilePV behind a
+//     signGuard, a pure state machine asked before every signature. While
+//     recovering it refuses everything.
+//   - The node starts with whatever data it has (none: genesis) and block-
+//     syncs from its peers. A recoverer (recovery.go) polls the node; once
+//     block sync has ended and a peer has reported the height it is deciding,
+//     recoveryFloor fixes the floor: the highest height seen (the peers',
+//     or its own next one) plus recoveryMargin, the one height its lost
+//     record may hold beyond anything its peers committed.
+//   - The floor is written as the state file (that height, round MaxInt32,
+//     the last step), so FilePV itself refuses every height up to it from
+//     then on, across restarts; only after the write does the guard let
+//     signatures above the floor through.
+//
+// A restart during recovery, before the floor is written, recovers again:
+// nothing was signed meanwhile. The only validator of a chain (by genesis)
+// cannot recover: CometBFT does not block-sync a chain it alone validates,
+// it would produce new blocks from where its data ends, with the key that
+// signed the old ones. New refuses it with ErrSignStateLost, naming the file
+// and the ways out (restore from a backup, or a new chain in a new home).
+// Every other error about the priv validator files names the file and what
+// to do. Init and InitFromGenesis write an empty state for a key that has
+// never signed; a home must not be recreated that way around a key that has.
 //
 // # Lifecycle
 //

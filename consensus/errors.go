@@ -25,6 +25,10 @@ var (
 	ErrTxInCache = fmt.Errorf("consensus: tx already submitted: %w", xnode.ErrConflict)
 	// ErrMempoolFull is returned when the mempool sheds load; retry later.
 	ErrMempoolFull = fmt.Errorf("consensus: mempool full: %w", xnode.ErrOverloaded)
+	// ErrSignStateLost is returned by New for the only validator of a chain
+	// whose priv validator state is gone: with no peer to recover from, it
+	// could only start by signing heights it may already have signed.
+	ErrSignStateLost = fmt.Errorf("consensus: validator sign state lost: %w", xnode.ErrConflict)
 	// ErrTxTooLarge is returned for a transaction over the mempool's size limit.
 	ErrTxTooLarge = fmt.Errorf("consensus: tx %w", xnode.ErrTooLarge)
 )

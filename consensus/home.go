@@ -322,39 +322,6 @@ func writeConfigFile(c *cmtcfg.Config) error {
 	return nil
 }
 
-// loadFilePV loads the priv validator without CometBFT's LoadFilePV, which
-// exits the process on a missing or corrupt file.
-func loadFilePV(c *cmtcfg.Config) (*privval.FilePV, error) {
-	keyJSON, err := os.ReadFile(c.PrivValidatorKeyFile())
-	if err != nil {
-		return nil, fmt.Errorf("priv validator key: %w", err)
-	}
-	var key privval.FilePVKey
-	if err := cmtjson.Unmarshal(keyJSON, &key); err != nil {
-		return nil, fmt.Errorf("priv validator key %s: %w", c.PrivValidatorKeyFile(), err)
-	}
-	if key.PrivKey == nil {
-		return nil, fmt.Errorf("priv validator key %s: no private key", c.PrivValidatorKeyFile())
-	}
-	stateJSON, err := os.ReadFile(c.PrivValidatorStateFile())
-	if err != nil {
-		return nil, fmt.Errorf("priv validator state: %w", err)
-	}
-	var state privval.FilePVLastSignState
-	if err := cmtjson.Unmarshal(stateJSON, &state); err != nil {
-		return nil, fmt.Errorf("priv validator state %s: %w", c.PrivValidatorStateFile(), err)
-	}
-	// NewFilePV sets the (unexported) file paths; copy the state in field by
-	// field to keep them.
-	pv := privval.NewFilePV(key.PrivKey, c.PrivValidatorKeyFile(), c.PrivValidatorStateFile())
-	pv.LastSignState.Height = state.Height
-	pv.LastSignState.Round = state.Round
-	pv.LastSignState.Step = state.Step
-	pv.LastSignState.Signature = state.Signature
-	pv.LastSignState.SignBytes = state.SignBytes
-	return pv, nil
-}
-
 // catchPanic runs f and turns a panic into an error. CometBFT's file helpers
 // panic on I/O errors; a node must report those, not crash.
 func catchPanic(f func()) (err error) {

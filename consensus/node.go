@@ -12,7 +12,6 @@ import (
 	"github.com/cometbft/cometbft/libs/service"
 	nm "github.com/cometbft/cometbft/node"
 	"github.com/cometbft/cometbft/p2p"
-	"github.com/cometbft/cometbft/privval"
 	"github.com/cometbft/cometbft/proxy"
 	"github.com/cometbft/cometbft/rpc/client/local"
 	"github.com/cometbft/cometbft/types"
@@ -36,7 +35,7 @@ type Node struct {
 	app     abcitypes.Application
 	log     *slog.Logger
 	nodeKey *p2p.NodeKey
-	pv      *privval.FilePV
+	signer  *guardedSigner // the priv validator, guarded while it recovers
 	genesis *types.GenesisDoc
 
 	mu    sync.RWMutex
@@ -61,25 +60,33 @@ func New(cfg Config, app abcitypes.Application, log *slog.Logger) (*Node, error)
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	log = log.With("component", "consensus")
 	ccfg := cfg.cometConfig()
-	nodeKey, err := p2p.LoadNodeKey(ccfg.NodeKeyFile())
-	if err != nil {
-		return nil, fmt.Errorf("consensus: node key: %w", err)
-	}
-	pv, err := loadFilePV(ccfg)
-	if err != nil {
-		return nil, fmt.Errorf("consensus: %w", err)
-	}
 	genesis, err := LoadGenesis(cfg.Home)
 	if err != nil {
 		return nil, err
 	}
+	nodeKey, err := p2p.LoadNodeKey(ccfg.NodeKeyFile())
+	if err != nil {
+		return nil, fmt.Errorf("consensus: node key %s: %w", ccfg.NodeKeyFile(), err)
+	}
+	pv, recovering, err := loadPrivValidator(ccfg)
+	if err != nil {
+		return nil, fmt.Errorf("consensus: %w", err)
+	}
+	if recovering {
+		if soleValidator(genesis, pv.GetAddress()) {
+			return nil, lostSoleValidatorError(ccfg, genesis.ChainID)
+		}
+		log.Warn("validator sign state is missing: recovering it; the node signs nothing until it has caught up with its peers, then only above their height",
+			"file", ccfg.PrivValidatorStateFile())
+	}
 	return &Node{
 		cfg:     cfg,
 		app:     app,
-		log:     log.With("component", "consensus"),
+		log:     log,
 		nodeKey: nodeKey,
-		pv:      pv,
+		signer:  newGuardedSigner(pv, recovering),
 		genesis: genesis,
 	}, nil
 }
@@ -106,7 +113,7 @@ func (n *Node) Start(ctx context.Context) error {
 	var cmt *nm.Node
 	err := catchPanic(func() {
 		var err error
-		cmt, err = nm.NewNodeWithContext(ctx, ccfg, n.pv, n.nodeKey,
+		cmt, err = nm.NewNodeWithContext(ctx, ccfg, n.signer, n.nodeKey,
 			// One mutex over all ABCI connections: the app need not be safe
 			// for concurrent use (NewConnSyncLocalClientCreator would call
 			// CheckTx and FinalizeBlock concurrently).
@@ -139,6 +146,9 @@ func (n *Node) Start(ctx context.Context) error {
 			stopProxyApp(cmt), dbs.closeAll())
 	}
 	n.live = &live{cmt: cmt, rpc: local.New(cmt), router: router}
+	if g, _, _ := n.signer.state(); g.recovering && !g.decided {
+		n.live.recoverer = startRecoverer(n.signer, cmt, ccfg.PrivValidatorStateFile(), n.log)
+	}
 	n.dbs = dbs
 	n.state = stateStarted
 	n.log.Info("consensus node started", "node_id", n.NodeID(), "chain_id", n.genesis.ChainID,
@@ -160,6 +170,9 @@ func (n *Node) Close() error {
 			return
 		}
 		var errs []error
+		if n.live.recoverer != nil {
+			n.live.recoverer.close()
+		}
 		if err := n.live.cmt.Stop(); err != nil {
 			errs = append(errs, fmt.Errorf("consensus: stop node: %w", err))
 		}
@@ -184,9 +197,10 @@ func stopProxyApp(cmt *nm.Node) error {
 
 // live is what exists only while the node runs.
 type live struct {
-	cmt    *nm.Node
-	rpc    *local.Local
-	router *eventRouter
+	cmt       *nm.Node
+	rpc       *local.Local
+	router    *eventRouter
+	recoverer *recoverer // nil unless the validator is recovering its sign state
 }
 
 // running returns the started node, or ErrNotStarted / ErrClosed.

@@ -64,6 +64,8 @@ type Network struct {
 	Keys []ed25519.PrivateKey
 	// Genesis is the shared genesis file bytes.
 	Genesis []byte
+	// Configs are the nodes' configs; Configs[i].Home is node i's home.
+	Configs []consensus.Config
 }
 
 // StartNetwork starts n validators of equal power on loopback in homes under
@@ -144,6 +146,7 @@ func StartNetwork(tb testing.TB, n int, appFactory AppFactory, opts ...Option) *
 		if o.configure != nil {
 			o.configure(i, &cfg)
 		}
+		nw.Configs = append(nw.Configs, cfg)
 		app := appFactory(i, homes[i])
 		nw.Apps = append(nw.Apps, app)
 		if c, ok := app.(io.Closer); ok {
@@ -174,6 +177,59 @@ func StartNetwork(tb testing.TB, n int, appFactory AppFactory, opts ...Option) *
 	}
 	WaitHeight(tb, nw.Nodes, o.minHeight, o.timeout)
 	return nw
+}
+
+// Stop closes node i (Nodes[i] stays, closed, until Restart replaces it).
+func (n *Network) Stop(tb testing.TB, i int) {
+	tb.Helper()
+	if err := n.Nodes[i].Close(); err != nil {
+		tb.Fatalf("consensustest: close %s: %v", nodeName(i), err)
+	}
+}
+
+// Restart closes node i if it runs and starts a new node on its home with
+// the same config (ports, peers), running app; the new node replaces
+// Nodes[i] and Apps[i] and is closed at cleanup, and app too if it is an
+// io.Closer. It fails tb if the node does not start.
+func (n *Network) Restart(tb testing.TB, i int, app abcitypes.Application) *consensus.Node {
+	tb.Helper()
+	node, err := n.StartNode(tb, i, app)
+	if err != nil {
+		tb.Fatalf("consensustest: restart %s: %v", nodeName(i), err)
+	}
+	return node
+}
+
+// StartNode is Restart that returns the error of New or Start instead of
+// failing tb, for tests of a node that must refuse to start.
+func (n *Network) StartNode(tb testing.TB, i int, app abcitypes.Application) (*consensus.Node, error) {
+	tb.Helper()
+	if err := n.Nodes[i].Close(); err != nil {
+		return nil, fmt.Errorf("close %s: %w", nodeName(i), err)
+	}
+	if c, ok := app.(io.Closer); ok {
+		tb.Cleanup(func() {
+			if err := c.Close(); err != nil {
+				tb.Errorf("consensustest: close app %d: %v", i, err)
+			}
+		})
+	}
+	node, err := consensus.New(n.Configs[i], app, testutil.Logger(nodeName(i)))
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := node.Start(ctx); err != nil {
+		return nil, err
+	}
+	tb.Cleanup(func() {
+		if err := node.Close(); err != nil {
+			tb.Errorf("consensustest: close %s: %v", nodeName(i), err)
+		}
+	})
+	n.Nodes[i], n.Apps[i] = node, app
+	return node, nil
 }
 
 // WaitHeight waits until every node's latest height is at least h.
