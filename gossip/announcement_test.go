@@ -171,33 +171,3 @@ func TestEncodeAnnouncementEnforcesLimits(t *testing.T) {
 
 // FuzzDecodeAnnouncement: decoding never panics, and whatever decodes
 // re-encodes to something that decodes to the same announcement.
-func FuzzDecodeAnnouncement(f *testing.F) {
-	good, err := EncodeAnnouncement(fullAnnouncement(f))
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Add(good)
-	f.Add([]byte{})
-	f.Add([]byte("\xa1\x01\x40"))
-	f.Add([]byte{0xa2, 0x0b, 0x01, 0x0b, 0x02})
-	f.Fuzz(func(t *testing.T, data []byte) {
-		a, err := DecodeAnnouncement(data, 0)
-		if err != nil {
-			if !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrTooLarge) {
-				t.Fatalf("decode error of unexpected kind: %v", err)
-			}
-			return
-		}
-		b, err := EncodeAnnouncement(a)
-		if err != nil {
-			t.Fatalf("decoded announcement does not re-encode: %v", err)
-		}
-		again, err := DecodeAnnouncement(b, 0)
-		if err != nil {
-			t.Fatalf("re-encoding does not decode: %v", err)
-		}
-		if !sameContent(a, again) || a.Seq != again.Seq || a.Leaving != again.Leaving {
-			t.Fatalf("re-encoding changed the announcement")
-		}
-	})
-}
