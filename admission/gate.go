@@ -1,0 +1,154 @@
+package admission
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// Config configures a Gate (and the Watcher that runs one).
+type Config struct {
+	// Open admits every peer, as on a chain whose genesis registers no node
+	// (see GenesisRegistersNodes). Default false.
+	Open bool
+	// Retention is how long a peer whose admission ended stays in place,
+	// as gone since that moment, so that repair treats it like a member that
+	// left and waits out its own grace before moving its blocks. It must be
+	// longer than the repair grace. Default 10m.
+	Retention time.Duration
+}
+
+// DefaultConfig is a closed gate with a 10-minute retention.
+func DefaultConfig() Config { return Config{Retention: 10 * time.Minute} }
+
+// Validate names the first field out of range.
+func (c Config) Validate() error {
+	if c.Retention <= 0 {
+		return fmt.Errorf("admission: config: retention must be > 0, got %s", c.Retention)
+	}
+	return nil
+}
+
+// Placement says what placement does with a peer.
+type Placement int
+
+const (
+	// Out: the peer is not admitted; its announcements are those of an
+	// observer.
+	Out Placement = iota
+	// In: the peer is admitted (or the chain is open).
+	In
+	// Ended: the peer's admission ended recently; placement keeps it as a
+	// member that is gone since then, so that repair applies its grace.
+	Ended
+)
+
+// String returns "out", "in" or "ended".
+func (p Placement) String() string {
+	switch p {
+	case Out:
+		return "out"
+	case In:
+		return "in"
+	case Ended:
+		return "ended"
+	}
+	return fmt.Sprintf("placement(%d)", int(p))
+}
+
+// Decision is what Place answers: the placement and, for Ended, since when.
+type Decision struct {
+	Placement Placement
+	// Since is when the admission ended (Ended only).
+	Since time.Time
+}
+
+// Change is what applying a registry changed.
+type Change struct {
+	// Height is the registry's height.
+	Height int64
+	// Admitted are the peers admitted now that were not before, sorted.
+	Admitted []peer.ID
+	// Ended are the peers whose admission ended, sorted.
+	Ended []peer.ID
+}
+
+// Empty reports whether nothing changed.
+func (c Change) Empty() bool { return len(c.Admitted) == 0 && len(c.Ended) == 0 }
+
+// Gate is the admission state machine. Registries enter through Apply, with
+// the time; Place and Role read the state. It does no I/O and reads no
+// clock. It is not safe for concurrent use.
+type Gate struct {
+	cfg     Config
+	reg     Registry
+	applied bool
+	ended   map[peer.ID]time.Time
+}
+
+// NewGate returns a gate that has seen no registry yet: on a closed chain
+// every peer is Out until the first Apply.
+func NewGate(cfg Config) (*Gate, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Gate{cfg: cfg, reg: NewRegistry(0, nil), ended: make(map[peer.ID]time.Time)}, nil
+}
+
+// Open reports whether every peer is admitted.
+func (g *Gate) Open() bool { return g.cfg.Open }
+
+// Registry is the registry last applied.
+func (g *Gate) Registry() Registry { return g.reg }
+
+// Apply takes the registry read at now and returns what changed since the
+// last one. A registry older than the one held is ignored (a late answer).
+// On an open chain nothing ever changes: every peer is already In.
+func (g *Gate) Apply(reg Registry, now time.Time) Change {
+	if g.applied && reg.height < g.reg.height {
+		return Change{Height: g.reg.height}
+	}
+	prev := g.reg
+	g.reg = reg
+	g.applied = true
+	ch := Change{Height: reg.height}
+	for id := range g.ended {
+		if now.Sub(g.ended[id]) >= g.cfg.Retention {
+			delete(g.ended, id)
+		}
+	}
+	if g.cfg.Open {
+		return ch
+	}
+	for _, id := range reg.AdmittedPeers() {
+		if !prev.Admitted(id) {
+			ch.Admitted = append(ch.Admitted, id)
+			delete(g.ended, id)
+		}
+	}
+	for _, id := range prev.AdmittedPeers() {
+		if !reg.Admitted(id) {
+			ch.Ended = append(ch.Ended, id)
+			g.ended[id] = now
+		}
+	}
+	slices.Sort(ch.Admitted)
+	slices.Sort(ch.Ended)
+	return ch
+}
+
+// Place says what placement does with p at now.
+func (g *Gate) Place(p peer.ID, now time.Time) Decision {
+	if g.cfg.Open || g.reg.Admitted(p) {
+		return Decision{Placement: In}
+	}
+	if t, ok := g.ended[p]; ok && now.Sub(t) < g.cfg.Retention {
+		return Decision{Placement: Ended, Since: t}
+	}
+	return Decision{Placement: Out}
+}
+
+// Admitted reports whether p takes part in placement now.
+func (g *Gate) Admitted(p peer.ID) bool { return g.cfg.Open || g.reg.Admitted(p) }
