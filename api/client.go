@@ -353,13 +353,16 @@ func (c *Client) decode(resp *http.Response, want int, out any) error {
 
 // do sends one request. size < 0 with a body means unknown (chunked).
 func (c *Client) do(ctx context.Context, method, path string, body io.Reader, size int64, hdr http.Header) (*http.Response, error) {
-	// path arrives escaped; keep it so (a '%' or '?' inside a key).
+	// path arrives escaped; keep it so (a '%' or '?' inside a key). An
+	// unescaped '?' can thus only start a query (?prove=true).
+	path, query, _ := strings.Cut(path, "?")
 	unescaped, err := url.PathUnescape(path)
 	if err != nil {
 		return nil, fmt.Errorf("api: %s %s: %w", method, path, err)
 	}
 	u := *c.base
 	u.Path, u.RawPath = c.base.Path+unescaped, c.base.EscapedPath()+path
+	u.RawQuery = query
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
 	if err != nil {
 		return nil, fmt.Errorf("api: %s %s: %w", method, path, err)

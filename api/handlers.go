@@ -150,6 +150,9 @@ func (s *Server) handleRecord(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, fmt.Errorf("api: %w: empty record key in %s", xnode.ErrInvalidArgument, r.URL.Path))
 		return
 	}
+	if s.serveRecordProof(w, r, ns, key) { // ?prove=true: api/proof.go
+		return
+	}
 	rec, err := s.node.Record(r.Context(), ns, key)
 	if err != nil {
 		s.writeError(w, r, err)
