@@ -32,7 +32,7 @@ const (
 // restarted after Close (make a new one on the same home).
 type Node struct {
 	cfg     Config
-	app     abcitypes.Application
+	app     *peerGate // the application, behind CometBFT's peer filter
 	log     *slog.Logger
 	nodeKey *p2p.NodeKey
 	signer  *guardedSigner // the priv validator, guarded while it recovers
@@ -83,7 +83,7 @@ func New(cfg Config, app abcitypes.Application, log *slog.Logger) (*Node, error)
 	}
 	return &Node{
 		cfg:     cfg,
-		app:     app,
+		app:     &peerGate{Application: app},
 		log:     log,
 		nodeKey: nodeKey,
 		signer:  newGuardedSigner(pv, recovering),
@@ -105,6 +105,7 @@ func (n *Node) Start(ctx context.Context) error {
 		return ErrClosed
 	}
 	ccfg := n.cfg.cometConfig()
+	ccfg.FilterPeers = true // see peerGate
 	if err := writeConfigFile(ccfg); err != nil {
 		return fmt.Errorf("consensus: start: %w", err)
 	}
@@ -169,6 +170,7 @@ func (n *Node) Close() error {
 		if !wasStarted {
 			return
 		}
+		n.app.closing.Store(true)
 		var errs []error
 		if n.live.recoverer != nil {
 			n.live.recoverer.close()
