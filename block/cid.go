@@ -48,11 +48,20 @@ func NewRaw(data []byte) Block {
 	return Block{CID: Sum(CodecRaw, data), Data: data}
 }
 
+// maxCheckedCIDBytes is the longest CID whose refusal by Check quotes it.
+const maxCheckedCIDBytes = 64
+
 // Check reports whether c is a CID this system stores: version 1, codec raw
 // or manifest, sha2-256.
 func Check(c cid.Cid) error {
 	if !c.Defined() {
 		return fmt.Errorf("%w: empty", ErrInvalidCID)
+	}
+	// A CID from outside can be of any length (an identity multihash holds
+	// any bytes); one this long is no sha2-256 CID, and the error need not
+	// echo it.
+	if n := c.ByteLen(); n > maxCheckedCIDBytes {
+		return fmt.Errorf("%w: a CID of %d bytes, want a 36-byte CIDv1 sha2-256", ErrInvalidCID, n)
 	}
 	p := c.Prefix()
 	if p.Version != 1 {
