@@ -43,6 +43,7 @@ func newNSCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	})
+	ns.AddCommand(newNSShowCmd(g)) // verify_cmds.go
 	return ns
 }
 
@@ -100,7 +101,7 @@ func newSubmitCmd(g *globals) *cobra.Command {
 }
 
 func newRecordCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	return withVerify(g, &cobra.Command{ // --verify: verify_cmds.go
 		Use:   "record NAMESPACE/KEY",
 		Short: "Show a committed record and its verification state",
 		Args:  exactArgs(1, "NAMESPACE/KEY"),
@@ -126,5 +127,5 @@ func newRecordCmd(g *globals) *cobra.Command {
 				}
 			})
 		},
-	}
+	})
 }
