@@ -9,9 +9,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	abcitypes "github.com/cometbft/cometbft/abci/types"
 	"github.com/cosmos/iavl"
@@ -49,6 +49,8 @@ type App struct {
 	block       *overlay // FinalizeBlock staging; nil until FinalizeBlock
 	blockHeight int64    // the height FinalizeBlock staged
 	blockHash   []byte   // the app hash FinalizeBlock computed
+	// blockUpdates says the staged block changed the validator table.
+	blockUpdates bool
 
 	// view is what Query reads at the latest height, swapped on Commit.
 	view atomic.Pointer[queryView]
@@ -63,9 +65,6 @@ type queryView struct {
 	height  int64
 	tree    *iavl.ImmutableTree // nil before the first Commit
 	genesis *overlay            // InitChain's state before the first Commit
-	// validators is the genesis validator table, in key order, while
-	// genesis is set.
-	validators []Validator
 }
 
 // New opens (or creates) the state DB, finishes any interrupted commit and
@@ -228,6 +227,9 @@ func (a *App) InitChain(_ context.Context, req *abcitypes.RequestInitChain) (*ab
 		binary.BigEndian.PutUint64(p[:], uint64(power))
 		o.set(keyValidator([]byte(pub)), p[:])
 	}
+	if err := matchGenesisValidators(g, vals); err != nil {
+		return nil, fmt.Errorf("abci: InitChain: %w", err)
+	}
 	a.tree.rollback()
 	a.tree.setInitialVersion(req.InitialHeight)
 	hash, err := a.tree.apply(o)
@@ -242,15 +244,33 @@ func (a *App) InitChain(_ context.Context, req *abcitypes.RequestInitChain) (*ab
 	a.totalPower = total
 	a.check = newOverlay(a.committed)
 	a.block = nil
-	table := make([]Validator, 0, len(vals))
-	for pub, power := range vals {
-		table = append(table, Validator{PubKey: []byte(pub), Power: power})
-	}
-	slices.SortFunc(table, func(x, y Validator) int { return bytes.Compare(x.PubKey, y.PubKey) })
-	a.view.Store(&queryView{genesis: o, validators: table})
+	a.view.Store(&queryView{genesis: o})
 	a.logger.Info("chain initialised", "chain_id", req.ChainId, "validators", len(vals),
 		"params", g.Params, "admins", len(g.Admins), "namespaces", len(g.Namespaces), "records", len(g.Records))
 	return &abcitypes.ResponseInitChain{AppHash: hash}, nil
+}
+
+// matchGenesisValidators checks that app_state's staked validators are
+// exactly CometBFT's genesis validators, each with power equal to its stake.
+// A genesis without staked validators (the older form) keeps CometBFT's set
+// as fixed validators.
+func matchGenesisValidators(g GenesisState, vals map[string]int64) error {
+	if len(g.Validators) == 0 {
+		return nil
+	}
+	if len(g.Validators) != len(vals) {
+		return fmt.Errorf("app_state lists %d validators, the genesis validator set %d", len(g.Validators), len(vals))
+	}
+	for i, v := range g.Validators {
+		power, ok := vals[string(v.PubKey)]
+		if !ok {
+			return fmt.Errorf("app_state validators[%d] (%x) is not in the genesis validator set", i, v.PubKey)
+		}
+		if uint64(power) != v.Stake {
+			return fmt.Errorf("app_state validators[%d] (%x) stakes %d but has power %d in the genesis validator set", i, v.PubKey, v.Stake, power)
+		}
+	}
+	return nil
 }
 
 // CheckTx admits a transaction to the mempool if it would succeed on the
@@ -262,7 +282,7 @@ func (a *App) CheckTx(_ context.Context, req *abcitypes.RequestCheckTx) (*abcity
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	tx := newOverlay(a.check)
-	events, err := a.deliverTx(tx, req.Tx, a.tree.version()+1, a.cfg.MaxTxBytes)
+	events, err := a.deliverTx(tx, req.Tx, a.tree.version()+1, time.Now(), a.cfg.MaxTxBytes)
 	code := CodeOf(err)
 	if err != nil {
 		a.countReject(code)
@@ -326,7 +346,7 @@ func (a *App) FinalizeBlock(_ context.Context, req *abcitypes.RequestFinalizeBlo
 	block := newOverlay(a.committed)
 	results := make([]*abcitypes.ExecTxResult, len(req.Txs))
 	for i, raw := range req.Txs {
-		events, err := a.deliverTx(block, raw, req.Height, MaxTxBytes)
+		events, err := a.deliverTx(block, raw, req.Height, req.Time, MaxTxBytes)
 		code := CodeOf(err)
 		if code == CodeInternal {
 			return nil, fmt.Errorf("abci: FinalizeBlock height %d tx %d: %w", req.Height, i, err)
@@ -337,6 +357,19 @@ func (a *App) FinalizeBlock(_ context.Context, req *abcitypes.RequestFinalizeBlo
 			continue
 		}
 		results[i] = &abcitypes.ExecTxResult{Code: CodeOK, Events: events}
+	}
+	end := newOverlay(block)
+	updates, events, err := a.endBlock(end, req)
+	switch {
+	case CodeOf(err) == CodeInternal:
+		return nil, fmt.Errorf("abci: FinalizeBlock height %d end of block: %w", req.Height, err)
+	case err != nil:
+		// A rule of the end of block failed on the state itself: never
+		// halt; log it, drop its writes and let the transactions stand.
+		a.logger.Error("end of block failed", "height", req.Height, "err", err)
+		updates, events = nil, nil
+	default:
+		end.mergeInto(block)
 	}
 	// The working tree holds exactly this block's writes (over genesis
 	// before the first block), whatever an earlier FinalizeBlock left.
@@ -353,7 +386,9 @@ func (a *App) FinalizeBlock(_ context.Context, req *abcitypes.RequestFinalizeBlo
 	a.block = block
 	a.blockHeight = req.Height
 	a.blockHash = hash
-	return &abcitypes.ResponseFinalizeBlock{TxResults: results, AppHash: hash}, nil
+	a.blockUpdates = len(updates) > 0
+	return &abcitypes.ResponseFinalizeBlock{TxResults: results, AppHash: hash,
+		ValidatorUpdates: updates, Events: events}, nil
 }
 
 // Commit saves the staged block as the tree's next version (synced to
@@ -378,6 +413,13 @@ func (a *App) Commit(context.Context, *abcitypes.RequestCommit) (*abcitypes.Resp
 		return nil, fmt.Errorf("abci: Commit: read back height %d: %w", v, err)
 	}
 	a.committed = treeReader{imm}
+	if a.blockUpdates {
+		a.validators = make(map[string]int64)
+		a.totalPower = 0
+		if err := a.loadValidators(imm); err != nil {
+			return nil, err
+		}
+	}
 	a.genesis = nil
 	a.block = nil
 	a.check = newOverlay(a.committed)

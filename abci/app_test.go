@@ -139,7 +139,7 @@ func TestWalkValidAndInvalidTxs(t *testing.T) {
 				}},
 				{QueryNamespace, "nope", CodeUnknownNamespace, nil},
 				{QueryParams, "", CodeOK, func(t *testing.T, v []byte) {
-					if string(v) != `{"replication_factor":1,"max_chunk_size":1048576,"min_members":1}` {
+					if !strings.HasPrefix(string(v), `{"replication_factor":1,"max_chunk_size":1048576,"min_members":1,"max_validators":100,`) {
 						t.Errorf("params answer %s", v)
 					}
 				}},

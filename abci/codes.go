@@ -25,6 +25,12 @@ const (
 	CodeStale                uint32 = 12 // attestation names a version or CID that is not current
 	CodeUnauthorized         uint32 = 13 // parameter change not signed by a genesis admin
 	CodeInternal             uint32 = 14 // the node failed to read its own state (CheckTx/Query only)
+	CodeInsufficientFunds    uint32 = 15 // spending or bonding more than the balance, or below the write minimum
+	CodeBelowMinimum         uint32 = 16 // stake below the minimum for a node or a validator
+	CodeNotBonded            uint32 = 17 // unbonding more than is bonded, or no registration to act on
+	CodeBadBinding           uint32 = 18 // a node key's signature over the binding does not verify
+	CodeAlreadyRegistered    uint32 = 19 // peer id, consensus key or account already registered
+	CodeJailed               uint32 = 20 // unjail before the jail time, or a tombstoned validator
 )
 
 // Sentinel errors, one per response code. Each wraps an xnode error kind so
@@ -44,6 +50,12 @@ var (
 	ErrStale                = fmt.Errorf("abci: attestation is not for the current version: %w", xnode.ErrConflict)
 	ErrUnauthorized         = fmt.Errorf("abci: signer is not an admin: %w", xnode.ErrInvalidArgument)
 	ErrInternal             = errors.New("abci: internal error")
+	ErrInsufficientFunds    = fmt.Errorf("abci: insufficient funds: %w", xnode.ErrInvalidArgument)
+	ErrBelowMinimum         = fmt.Errorf("abci: stake below the minimum: %w", xnode.ErrInvalidArgument)
+	ErrNotBonded            = fmt.Errorf("abci: not bonded: %w", xnode.ErrInvalidArgument)
+	ErrBadBinding           = fmt.Errorf("abci: bad key binding: %w", xnode.ErrInvalidArgument)
+	ErrAlreadyRegistered    = fmt.Errorf("abci: already registered: %w", xnode.ErrConflict)
+	ErrJailed               = fmt.Errorf("abci: jailed: %w", xnode.ErrInvalidArgument)
 )
 
 // codeTable maps each code to its metric label and sentinel. Indexed by code.
@@ -66,6 +78,12 @@ var codeTable = [...]struct {
 	CodeStale:                {"stale", ErrStale},
 	CodeUnauthorized:         {"unauthorized", ErrUnauthorized},
 	CodeInternal:             {"internal", ErrInternal},
+	CodeInsufficientFunds:    {"insufficient_funds", ErrInsufficientFunds},
+	CodeBelowMinimum:         {"below_minimum", ErrBelowMinimum},
+	CodeNotBonded:            {"not_bonded", ErrNotBonded},
+	CodeBadBinding:           {"bad_binding", ErrBadBinding},
+	CodeAlreadyRegistered:    {"already_registered", ErrAlreadyRegistered},
+	CodeJailed:               {"jailed", ErrJailed},
 }
 
 // CodeName is the short name of a response code, as used in metric labels.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"strconv"
+	"time"
 
 	abcitypes "github.com/cometbft/cometbft/abci/types"
 )
@@ -23,7 +24,7 @@ const (
 // transaction's own writes go to a child overlay merged into o only on
 // success. The error wraps the sentinel of its response code; a wrapped
 // ErrInternal means the state could not be read.
-func (a *App) deliverTx(o *overlay, raw []byte, height int64, limit int) ([]abcitypes.Event, error) {
+func (a *App) deliverTx(o *overlay, raw []byte, height int64, now time.Time, limit int) ([]abcitypes.Event, error) {
 	if len(raw) > limit {
 		return nil, reject(ErrTooLarge, "%d bytes, limit %d", len(raw), limit)
 	}
@@ -55,6 +56,22 @@ func (a *App) deliverTx(o *overlay, raw []byte, height int64, limit int) ([]abci
 		events, err = a.attest(tx, env.Signer, p, height)
 	case *ParamChange:
 		events, err = a.changeParams(tx, env.Signer, p)
+	case *Send:
+		events, err = a.send(tx, env.Signer, p)
+	case *CreateValidator:
+		events, err = a.createValidator(tx, env.Signer, p)
+	case *RegisterNode:
+		events, err = a.registerNode(tx, env.Signer, p)
+	case *Bond:
+		events, err = a.bond(tx, env.Signer, p)
+	case *Unbond:
+		events, err = a.unbond(tx, env.Signer, p, now)
+	case *Unjail:
+		events, err = a.unjail(tx, env.Signer, now)
+	case *NamespaceAllow:
+		events, err = a.allowPublisher(tx, env.Signer, p.Namespace, p.PeerID, true)
+	case *NamespaceDisallow:
+		events, err = a.allowPublisher(tx, env.Signer, p.Namespace, p.PeerID, false)
 	default:
 		err = reject(ErrBadEncoding, "unknown payload %T", p)
 	}
@@ -68,6 +85,9 @@ func (a *App) deliverTx(o *overlay, raw []byte, height int64, limit int) ([]abci
 func internal(err error) error { return reject(ErrInternal, "%v", err) }
 
 func (a *App) registerNamespace(o *overlay, signer []byte, p *RegisterNamespace, height int64) ([]abcitypes.Event, error) {
+	if err := requireWriteBalance(o, signer); err != nil {
+		return nil, err
+	}
 	k := keyNamespace(p.Name)
 	if _, taken, err := o.get(k); err != nil {
 		return nil, internal(err)
@@ -97,6 +117,9 @@ func owner(o *overlay, name string, signer []byte) error {
 
 func (a *App) submitRecord(o *overlay, signer []byte, p *SubmitRecord, height int64) ([]abcitypes.Event, error) {
 	if err := owner(o, p.Namespace, signer); err != nil {
+		return nil, err
+	}
+	if err := requireWriteBalance(o, signer); err != nil {
 		return nil, err
 	}
 	k := keyRecord(p.Namespace, p.Key)

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
+	"time"
 )
 
 // Params are the network parameters held on chain. Other packages read the
@@ -18,6 +19,32 @@ type Params struct {
 	// MinMembers is the fewest live members a put accepts; below it a put
 	// fails with UNAVAILABLE.
 	MinMembers uint32 `json:"min_members"`
+
+	// MaxValidators is how many validators, by bonded stake, are active.
+	MaxValidators uint32 `json:"max_validators"`
+	// MinValidatorStake is the least stake a validator bonds.
+	MinValidatorStake uint64 `json:"min_validator_stake"`
+	// MinNodeStake is the least stake a node bonds to take part in
+	// placement (a validator counts).
+	MinNodeStake uint64 `json:"min_node_stake"`
+	// UnbondingTime is how long unbonded stake stays slashable before it
+	// returns to the balance, in nanoseconds of block time.
+	UnbondingTime int64 `json:"unbonding_time"`
+	// SignedWindow is the number of recent blocks over which a validator's
+	// signatures are counted; MinSignedPermille is the share (in ‰) of them
+	// it must have signed, or it is jailed for JailTime (nanoseconds).
+	SignedWindow      uint32 `json:"signed_window"`
+	MinSignedPermille uint32 `json:"min_signed_permille"`
+	JailTime          int64  `json:"jail_time"`
+	// SlashDoubleSignPermille is the share (in ‰) of its stake, bonded and
+	// unbonding, a validator loses for double signing; it is also
+	// tombstoned: jailed for good.
+	SlashDoubleSignPermille uint32 `json:"slash_double_sign_permille"`
+	// MinWriteBalance is the balance an account needs to register a
+	// namespace, submit a record or allow a publisher: a chain without fees
+	// is thus closed to keys nobody funded, so a flood of writes costs the
+	// sender real tokens to stage. 0 lets any key write.
+	MinWriteBalance uint64 `json:"min_write_balance"`
 }
 
 // Bounds of Params.MaxChunkSize.
@@ -26,16 +53,33 @@ const (
 	MaxChunkSize = 4 << 20 // 4 MiB
 )
 
-// DefaultParams are the parameters of a production network: R=3, 1 MiB chunks.
+// DefaultParams are the parameters of a production network: R=3, 1 MiB
+// chunks, and the Cosmos SDK's staking and slashing defaults (100
+// validators, 21 days to unbond, 50% of 100 blocks signed, 10 minutes of
+// jail, 5% slashed for double signing).
 func DefaultParams() Params {
-	return Params{ReplicationFactor: 3, MaxChunkSize: 1 << 20, MinMembers: 1}
+	return Params{
+		ReplicationFactor:       3,
+		MaxChunkSize:            1 << 20,
+		MinMembers:              1,
+		MaxValidators:           100,
+		MinValidatorStake:       1,
+		MinNodeStake:            1,
+		UnbondingTime:           int64(21 * 24 * time.Hour),
+		SignedWindow:            100,
+		MinSignedPermille:       500,
+		JailTime:                int64(10 * time.Minute),
+		SlashDoubleSignPermille: 50,
+	}
 }
 
-// DevParams are the parameters of a single-node development network: R=1.
+// DevParams are the parameters of a single-node development network: R=1,
+// and a minute to unbond.
 func DevParams() Params {
 	p := DefaultParams()
 	p.ReplicationFactor = 1
 	p.MinMembers = 1
+	p.UnbondingTime = int64(time.Minute)
 	return p
 }
 
@@ -49,6 +93,21 @@ func (p Params) Validate() error {
 	}
 	if p.MinMembers < 1 {
 		return fmt.Errorf("params: min_members must be >= 1, got %d", p.MinMembers)
+	}
+	if p.MaxValidators < 1 || p.MaxValidators > 10000 {
+		return fmt.Errorf("params: max_validators must be in [1, 10000], got %d", p.MaxValidators)
+	}
+	if p.MinValidatorStake < 1 || p.MinNodeStake < 1 {
+		return fmt.Errorf("params: min_validator_stake and min_node_stake must be >= 1, got %d and %d", p.MinValidatorStake, p.MinNodeStake)
+	}
+	if p.UnbondingTime < 0 || p.JailTime < 0 {
+		return fmt.Errorf("params: unbonding_time and jail_time must not be negative, got %d and %d", p.UnbondingTime, p.JailTime)
+	}
+	if p.SignedWindow < 1 || p.SignedWindow > 10000 {
+		return fmt.Errorf("params: signed_window must be in [1, 10000], got %d", p.SignedWindow)
+	}
+	if p.MinSignedPermille > 1000 || p.SlashDoubleSignPermille > 1000 {
+		return fmt.Errorf("params: min_signed_permille and slash_double_sign_permille must be <= 1000, got %d and %d", p.MinSignedPermille, p.SlashDoubleSignPermille)
 	}
 	return nil
 }
@@ -65,10 +124,37 @@ func (p Params) Validate() error {
 // so that a new chain starts from an old chain's state (records keep their
 // status and attestations).
 type GenesisState struct {
-	Params     Params      `json:"params"`
-	Admins     [][]byte    `json:"admins"`
-	Namespaces []Namespace `json:"namespaces,omitempty"`
-	Records    []Record    `json:"records,omitempty"`
+	Params     Params             `json:"params"`
+	Admins     [][]byte           `json:"admins"`
+	Namespaces []Namespace        `json:"namespaces,omitempty"`
+	Records    []Record           `json:"records,omitempty"`
+	Accounts   []GenesisAccount   `json:"accounts,omitempty"`
+	Validators []GenesisValidator `json:"validators,omitempty"`
+	Nodes      []GenesisNode      `json:"nodes,omitempty"`
+}
+
+// GenesisAccount is a balance allocated at genesis.
+type GenesisAccount struct {
+	Address Address `json:"address"`
+	Balance uint64  `json:"balance"`
+}
+
+// GenesisValidator is a validator bonded at genesis: account, consensus key
+// (which must be among the CometBFT genesis validators, with power equal to
+// the stake), the peer id of its node, and the stake. Genesis trusts these
+// bindings; later validators prove theirs with signatures.
+type GenesisValidator struct {
+	Address Address `json:"address"`
+	PubKey  []byte  `json:"pub_key"`
+	PeerID  string  `json:"peer_id"`
+	Stake   uint64  `json:"stake"`
+}
+
+// GenesisNode is a node admitted to placement at genesis.
+type GenesisNode struct {
+	Address Address `json:"address"`
+	PeerID  string  `json:"peer_id"`
+	Stake   uint64  `json:"stake"`
 }
 
 // DefaultGenesisState has DefaultParams and no admins.
@@ -128,6 +214,66 @@ func (g GenesisState) Validate() error {
 			}
 		}
 	}
+	return g.validateStaking()
+}
+
+// validateStaking checks accounts, validators and nodes: unique addresses,
+// keys and peer ids, positive stakes, a supply that cannot overflow.
+func (g GenesisState) validateStaking() error {
+	accounts := map[Address]bool{}
+	var supply uint64
+	add := func(v uint64) error {
+		if supply+v < supply || supply+v > maxSupply {
+			return fmt.Errorf("genesis: total supply over %d", uint64(maxSupply))
+		}
+		supply += v
+		return nil
+	}
+	for i, a := range g.Accounts {
+		if accounts[a.Address] {
+			return fmt.Errorf("genesis: accounts[%d]: %s is listed twice", i, a.Address)
+		}
+		accounts[a.Address] = true
+		if err := add(a.Balance); err != nil {
+			return err
+		}
+	}
+	staked := map[Address]bool{}
+	peers := map[string]bool{}
+	keys := map[string]bool{}
+	for i, v := range g.Validators {
+		if len(v.PubKey) != ed25519.PublicKeySize {
+			return fmt.Errorf("genesis: validators[%d]: pub_key must be a %d-byte ed25519 key, got %d bytes", i, ed25519.PublicKeySize, len(v.PubKey))
+		}
+		if err := validatePeerID(v.PeerID); err != nil {
+			return fmt.Errorf("genesis: validators[%d]: %w", i, err)
+		}
+		if v.Stake < g.Params.MinValidatorStake {
+			return fmt.Errorf("genesis: validators[%d]: stake %d is below min_validator_stake %d", i, v.Stake, g.Params.MinValidatorStake)
+		}
+		if staked[v.Address] || peers[v.PeerID] || keys[string(v.PubKey)] {
+			return fmt.Errorf("genesis: validators[%d]: account, peer id or key registered twice", i)
+		}
+		staked[v.Address], peers[v.PeerID], keys[string(v.PubKey)] = true, true, true
+		if err := add(v.Stake); err != nil {
+			return err
+		}
+	}
+	for i, n := range g.Nodes {
+		if err := validatePeerID(n.PeerID); err != nil {
+			return fmt.Errorf("genesis: nodes[%d]: %w", i, err)
+		}
+		if n.Stake < g.Params.MinNodeStake {
+			return fmt.Errorf("genesis: nodes[%d]: stake %d is below min_node_stake %d", i, n.Stake, g.Params.MinNodeStake)
+		}
+		if staked[n.Address] || peers[n.PeerID] {
+			return fmt.Errorf("genesis: nodes[%d]: account or peer id registered twice", i)
+		}
+		staked[n.Address], peers[n.PeerID] = true, true
+		if err := add(n.Stake); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -153,6 +299,22 @@ func (g GenesisState) stage(o *overlay) error {
 		}
 		if r.Status == StatusPending {
 			o.set(keyPending(r.Namespace, r.Key), present)
+		}
+	}
+	for _, a := range g.Accounts {
+		if err := setBalance(o, a.Address, a.Balance); err != nil {
+			return err
+		}
+	}
+	for _, v := range g.Validators {
+		st := Stake{Address: v.Address, PeerID: v.PeerID, ConsPubKey: v.PubKey, Bonded: v.Stake}
+		if err := putStake(o, st); err != nil {
+			return err
+		}
+	}
+	for _, n := range g.Nodes {
+		if err := putStake(o, Stake{Address: n.Address, PeerID: n.PeerID, Bonded: n.Stake}); err != nil {
+			return err
 		}
 	}
 	return nil

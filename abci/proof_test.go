@@ -31,7 +31,7 @@ func proofChain(t *testing.T, app *App) [][]byte {
 		{must(NewRegisterNamespace(owner, testChain, 1, "demo"))},
 		{must(NewSubmitRecord(owner, testChain, 2, "demo", "hello", c, 5))},
 		{must(NewAttest(vals[0].key, testChain, 1, Attest{Namespace: "demo", Key: "hello", Version: 1, CID: c, OK: true}))},
-		{must(NewParamChange(admin, testChain, 1, Params{ReplicationFactor: 2, MaxChunkSize: 1 << 20, MinMembers: 1}))},
+		{must(NewParamChange(admin, testChain, 1, withR(DevParams(), 2)))},
 	}
 	hashes := [][]byte{nil}
 	for i, txs := range blocks {
@@ -44,6 +44,11 @@ func proofChain(t *testing.T, app *App) [][]byte {
 		hashes = append(hashes, h)
 	}
 	return hashes
+}
+
+func withR(p Params, r uint32) Params {
+	p.ReplicationFactor = r
+	return p
 }
 
 func proveQuery(t *testing.T, app *App, path, data string, height int64) *abcitypes.ResponseQuery {

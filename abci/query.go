@@ -2,13 +2,16 @@ package abci
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"time"
 
 	abcitypes "github.com/cometbft/cometbft/abci/types"
 	cmtcrypto "github.com/cometbft/cometbft/proto/tendermint/crypto"
@@ -24,7 +27,10 @@ const (
 	QueryValidator  = "/validator"  // data validator pubkey hex → Validator JSON
 	QueryKey        = "/key"        // data a raw state key → its raw value
 	QueryPending    = "/pending"    // data validator pubkey hex → []Record JSON
-	QueryValidators = "/validators" // → []Validator JSON, in key order
+	QueryValidators = "/validators" // → []ValidatorInfo JSON, by power
+	QueryAccount    = "/account"    // data bech32 address → Account JSON
+	QueryNodes      = "/nodes"      // → []NodeInfo JSON, every registered peer
+	QueryNode       = "/node"       // data peer id → NodeInfo JSON
 )
 
 // ProofOpICS23 is the type of the one proof op a proven query answers
@@ -152,7 +158,7 @@ func (a *App) queryAt(req *abcitypes.RequestQuery, resp *abcitypes.ResponseQuery
 	if req.Prove {
 		return a.prove(imm, req.Path, req.Data, resp)
 	}
-	v, err := a.query(r, imm, req.Path, req.Data)
+	v, err := a.query(r, imm, req.Path, req.Data, resp.Height)
 	if err != nil {
 		return err
 	}
@@ -195,6 +201,17 @@ func stateKey(path string, data []byte) (string, error) {
 			return "", reject(ErrInvalid, "key query data must be a state key")
 		}
 		return string(data), nil
+	case QueryAccount:
+		a, err := ParseAddress(string(data))
+		if err != nil {
+			return "", err
+		}
+		return keyBalance(a), nil
+	case QueryNode:
+		if err := validatePeerID(string(data)); err != nil {
+			return "", err
+		}
+		return keyPeer(string(data)), nil
 	}
 	return "", reject(ErrInvalid, "unknown query path %q", path)
 }
@@ -203,7 +220,7 @@ func stateKey(path string, data []byte) (string, error) {
 // key, and an ICS23 proof of membership or absence against imm's root.
 func (a *App) prove(imm *iavl.ImmutableTree, path string, data []byte, resp *abcitypes.ResponseQuery) error {
 	switch path {
-	case QueryPending, QueryValidators:
+	case QueryPending, QueryValidators, QueryNodes:
 		return reject(ErrInvalid, "%s lists many keys and has no proof; query each key with prove", path)
 	}
 	k, err := stateKey(path, data)
@@ -234,7 +251,7 @@ func (a *App) prove(imm *iavl.ImmutableTree, path string, data []byte, resp *abc
 	return nil
 }
 
-func (a *App) query(r reader, imm *iavl.ImmutableTree, path string, data []byte) (any, error) {
+func (a *App) query(r reader, imm *iavl.ImmutableTree, path string, data []byte, height int64) (any, error) {
 	switch path {
 	case QueryRecord:
 		ns, key, ok := splitRecordPath(string(data))
@@ -292,25 +309,54 @@ func (a *App) query(r reader, imm *iavl.ImmutableTree, path string, data []byte)
 			return nil, reject(ErrNotFound, "no state at key %q", truncate(k))
 		}
 		return b, nil
-	case QueryPending, QueryValidators:
+	case QueryPending:
+		pub, err := hex.DecodeString(strings.TrimSpace(string(data)))
+		if err != nil || len(pub) != 32 {
+			return nil, reject(ErrInvalid, "pending query data must be a hex ed25519 public key")
+		}
 		if imm == nil { // genesis, before the first block
-			if path == QueryPending {
-				return []Record{}, nil
-			}
-			return a.view.Load().validators, nil
+			return []Record{}, nil
 		}
-		if path == QueryPending {
-			pub, err := hex.DecodeString(strings.TrimSpace(string(data)))
-			if err != nil || len(pub) != 32 {
-				return nil, reject(ErrInvalid, "pending query data must be a hex ed25519 public key")
-			}
-			return pendingFor(imm, pub)
-		}
-		vals, err := validators(imm)
+		return pendingFor(imm, pub)
+	case QueryValidators:
+		vals, err := validatorInfos(r, height)
 		if err != nil {
 			return nil, internal(err)
 		}
 		return vals, nil
+	case QueryAccount:
+		addr, err := ParseAddress(string(data))
+		if err != nil {
+			return nil, err
+		}
+		return account(r, addr)
+	case QueryNodes:
+		nodes, err := nodeInfos(r)
+		if err != nil {
+			return nil, internal(err)
+		}
+		return nodes, nil
+	case QueryNode:
+		if err := validatePeerID(string(data)); err != nil {
+			return nil, err
+		}
+		acct, ok, err := r.get(keyPeer(string(data)))
+		if err != nil {
+			return nil, internal(err)
+		} else if !ok {
+			return nil, reject(ErrNotFound, "peer %s is not registered", truncate(string(data)))
+		}
+		var addr Address
+		copy(addr[:], acct)
+		st, _, err := getStake(r, addr)
+		if err != nil {
+			return nil, internal(err)
+		}
+		params, err := loadParams(r)
+		if err != nil {
+			return nil, err
+		}
+		return nodeInfo(st, params), nil
 	}
 	return nil, reject(ErrInvalid, "unknown query path %q", path)
 }
@@ -398,4 +444,141 @@ func normalize(r Record) Record {
 		r.Attestations = []Attestation{}
 	}
 	return r
+}
+
+// account answers /account: balance, bonded stake and unbonding entries.
+func account(r reader, addr Address) (Account, error) {
+	bal, err := getBalance(r, addr)
+	if err != nil {
+		return Account{}, internal(err)
+	}
+	out := Account{Address: addr, Balance: bal, Unbonding: []Unbonding{}}
+	st, had, err := getStake(r, addr)
+	if err != nil {
+		return Account{}, internal(err)
+	}
+	if had {
+		out.Bonded, out.PeerID = st.Bonded, st.PeerID
+		if st.Unbonding != nil {
+			out.Unbonding = st.Unbonding
+		}
+	}
+	return out, nil
+}
+
+// stakes lists every registration in address order.
+func stakes(r reader) ([]Stake, error) {
+	keys, err := keysWithPrefix(r, prefixStake)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Stake, 0, len(keys))
+	for _, k := range keys {
+		var addr Address
+		copy(addr[:], k[len(prefixStake):])
+		st, _, err := getStake(r, addr)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+func nodeInfo(st Stake, params Params) NodeInfo {
+	n := NodeInfo{PeerID: st.PeerID, Address: st.Address.String(), Stake: st.Bonded, Validator: st.ConsPubKey != nil}
+	switch {
+	case st.Tombstoned:
+		n.Status = NodeTombstoned
+	case st.Jailed:
+		n.Status = NodeJailed
+	case st.Bonded >= params.MinNodeStake:
+		n.Status = NodeActive
+	default:
+		n.Status = NodeUnbonding
+	}
+	return n
+}
+
+// nodeInfos answers /nodes: every registered peer, in address order.
+func nodeInfos(r reader) ([]NodeInfo, error) {
+	params, err := loadParams(r)
+	if err != nil {
+		return nil, err
+	}
+	all, err := stakes(r)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]NodeInfo, 0, len(all))
+	for _, st := range all {
+		out = append(out, nodeInfo(st, params))
+	}
+	return out, nil
+}
+
+// validatorInfos answers /validators: the table CometBFT counts and every
+// staked validator, by power, then stake, then key.
+func validatorInfos(r reader, height int64) ([]ValidatorInfo, error) {
+	params, err := loadParams(r)
+	if err != nil {
+		return nil, err
+	}
+	applied, err := appliedSet(r)
+	if err != nil {
+		return nil, err
+	}
+	all, err := stakes(r)
+	if err != nil {
+		return nil, err
+	}
+	out := []ValidatorInfo{}
+	staked := map[string]bool{}
+	for _, st := range all {
+		if st.ConsPubKey == nil {
+			continue
+		}
+		pub := string(st.ConsPubKey)
+		staked[pub] = true
+		v := ValidatorInfo{Address: st.Address.String(), PubKey: hexKey(st.ConsPubKey), PeerID: st.PeerID,
+			Power: applied[pub], Stake: st.Bonded}
+		switch {
+		case st.Tombstoned:
+			v.Status = "tombstoned"
+		case st.Jailed:
+			v.Status = "jailed"
+			if st.JailedUntil > 0 {
+				v.JailedUntil = time.Unix(0, st.JailedUntil).UTC().Format(time.RFC3339)
+			}
+		case v.Power > 0:
+			v.Status = "active"
+		default:
+			v.Status = "inactive"
+		}
+		var misses []int64
+		if _, err := getCBOR(r, keyLiveness(st.ConsPubKey), &misses); err != nil {
+			return nil, err
+		}
+		for _, h := range misses {
+			if h > height-int64(params.SignedWindow) {
+				v.Missed++
+			}
+		}
+		out = append(out, v)
+	}
+	for pub, power := range applied {
+		if !staked[pub] && power > 0 {
+			out = append(out, ValidatorInfo{PubKey: hexKey([]byte(pub)), Power: power, Stake: uint64(power), Status: "active"})
+		}
+	}
+	slices.SortFunc(out, func(x, y ValidatorInfo) int {
+		switch {
+		case x.Power != y.Power:
+			return cmp.Compare(y.Power, x.Power)
+		case x.Stake != y.Stake:
+			return cmp.Compare(y.Stake, x.Stake)
+		}
+		return strings.Compare(x.PubKey, y.PubKey)
+	})
+	return out, nil
 }

@@ -42,6 +42,9 @@ type Namespace struct {
 	Name   string `json:"name"`
 	Owner  []byte `json:"owner"`
 	Height int64  `json:"height"`
+	// Publishers are the peer ids, sorted, that the owner allows to publish
+	// the namespace's services (NamespaceAllow).
+	Publishers []string `json:"publishers,omitempty" cbor:",omitempty"`
 }
 
 // Validator is one entry of the validator table.

@@ -30,6 +30,14 @@ const (
 	KindSubmitRecord      Kind = 2
 	KindAttest            Kind = 3
 	KindParamChange       Kind = 4
+	KindSend              Kind = 5
+	KindCreateValidator   Kind = 6
+	KindRegisterNode      Kind = 7
+	KindBond              Kind = 8
+	KindUnbond            Kind = 9
+	KindUnjail            Kind = 10
+	KindNamespaceAllow    Kind = 11
+	KindNamespaceDisallow Kind = 12
 )
 
 func (k Kind) String() string {
@@ -42,11 +50,28 @@ func (k Kind) String() string {
 		return "attest"
 	case KindParamChange:
 		return "param_change"
+	case KindSend:
+		return "send"
+	case KindCreateValidator:
+		return "create_validator"
+	case KindRegisterNode:
+		return "register_node"
+	case KindBond:
+		return "bond"
+	case KindUnbond:
+		return "unbond"
+	case KindUnjail:
+		return "unjail"
+	case KindNamespaceAllow:
+		return "namespace_allow"
+	case KindNamespaceDisallow:
+		return "namespace_disallow"
 	}
 	return fmt.Sprintf("kind_%d", uint8(k))
 }
 
-// Payload is one of *RegisterNamespace, *SubmitRecord, *Attest, *ParamChange.
+// Payload is one of *RegisterNamespace, *SubmitRecord, *Attest,
+// *ParamChange, or a staking payload (staking_tx.go).
 type Payload interface {
 	Kind() Kind
 	// ValidateBasic checks the payload on its own, without state.
@@ -276,6 +301,22 @@ func newPayload(k Kind) (Payload, error) {
 		return &Attest{}, nil
 	case KindParamChange:
 		return &ParamChange{}, nil
+	case KindSend:
+		return &Send{}, nil
+	case KindCreateValidator:
+		return &CreateValidator{}, nil
+	case KindRegisterNode:
+		return &RegisterNode{}, nil
+	case KindBond:
+		return &Bond{}, nil
+	case KindUnbond:
+		return &Unbond{}, nil
+	case KindUnjail:
+		return &Unjail{}, nil
+	case KindNamespaceAllow:
+		return &NamespaceAllow{}, nil
+	case KindNamespaceDisallow:
+		return &NamespaceDisallow{}, nil
 	}
 	return nil, reject(ErrBadEncoding, "unknown kind %d", uint8(k))
 }

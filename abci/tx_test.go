@@ -203,7 +203,9 @@ func TestParseGenesisState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if g.Params != (Params{ReplicationFactor: 5, MaxChunkSize: 2048, MinMembers: 2}) || len(g.Admins) != 1 || !bytes.Equal(g.Admins[0], pub(key("admin"))) {
+	want := DefaultParams()
+	want.ReplicationFactor, want.MaxChunkSize, want.MinMembers = 5, 2048, 2
+	if g.Params != want || len(g.Admins) != 1 || !bytes.Equal(g.Admins[0], pub(key("admin"))) {
 		t.Errorf("parsed %+v", g)
 	}
 	if g, err := ParseGenesisState(nil); err != nil || g.Params != DefaultParams() {
