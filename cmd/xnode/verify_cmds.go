@@ -18,6 +18,7 @@ import (
 
 	"github.com/xnode/xnode/abci"
 	"github.com/xnode/xnode/light"
+	"github.com/xnode/xnode/localnet"
 	"github.com/xnode/xnode/overlay"
 )
 
@@ -36,7 +37,7 @@ func (f *verifyFlags) add(fs *pflag.FlagSet, verifyFlag bool) {
 	if verifyFlag {
 		fs.BoolVar(&f.verify, "verify", false, "check the answer with the light client instead of trusting the node (needs --rpc)")
 	}
-	fs.StringSliceVar(&f.rpc, "rpc", nil, "CometBFT RPC URLs for --verify, comma separated: the first answers, the others (at least one) cross-check it")
+	fs.StringSliceVar(&f.rpc, "rpc", nil, "CometBFT RPC URLs for --verify, comma separated: the first answers, the others (at least one) cross-check it (default, for a localnet node's --home: its RPC, then the other nodes')")
 	fs.StringVar(&f.genesis, "genesis", "", "trust root: the genesis file whose validators are trusted (default the home's cometbft/config/genesis.json)")
 	fs.Int64Var(&f.trustHeight, "trust-height", 0, "trust root: the height of a header trusted out of band (with --trust-hash)")
 	fs.StringVar(&f.trustHash, "trust-hash", "", "trust root: the hex hash of the header at --trust-height")
@@ -46,6 +47,9 @@ func (f *verifyFlags) add(fs *pflag.FlagSet, verifyFlag bool) {
 
 // verifier builds and starts a light client from the flags.
 func (f *verifyFlags) verifier(ctx context.Context, g *globals) (*light.Verifier, error) {
+	if len(f.rpc) == 0 {
+		f.rpc = localnetRPC(g.home)
+	}
 	if len(f.rpc) < 2 {
 		return nil, usagef("%s", f.rpcHelp(g))
 	}
@@ -93,6 +97,36 @@ func (f *verifyFlags) verifier(ctx context.Context, g *globals) (*light.Verifier
 		return nil, explainVerify(err, cfg.Primary)
 	}
 	return v, nil
+}
+
+// localnetRPC is the default --rpc when the home is a node of a localnet:
+// that node's CometBFT RPC first, then the other nodes'. It is nil
+// otherwise (the API does not publish RPC addresses).
+func localnetRPC(home string) []string {
+	abs, err := filepath.Abs(home)
+	if err != nil {
+		return nil
+	}
+	l, err := localnet.LoadLayout(filepath.Dir(abs))
+	if err != nil {
+		return nil
+	}
+	var own, others []string
+	for _, n := range l.Nodes {
+		if n.Ports.CometRPC == 0 {
+			continue
+		}
+		u := fmt.Sprintf("http://127.0.0.1:%d", n.Ports.CometRPC)
+		if filepath.Clean(n.Home) == abs {
+			own = append(own, u)
+		} else {
+			others = append(others, u)
+		}
+	}
+	if len(own) == 0 {
+		return nil
+	}
+	return append(own, others...)
 }
 
 // rpcHelp says why --rpc is needed and where this home's RPC is.

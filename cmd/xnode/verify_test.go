@@ -178,3 +178,31 @@ func TestVerifiedReads(t *testing.T) {
 		t.Fatalf("no genesis: exit %d\n%s", r.code, r.stderr)
 	}
 }
+
+// TestVerifyDefaultsToTheLocalnet: with no --rpc, a localnet node's home
+// reads through its own RPC, cross-checked by the other nodes'.
+func TestVerifyDefaultsToTheLocalnet(t *testing.T) {
+	dir := t.TempDir()
+	layout := `{"kind":"xnode-localnet","chain_id":"x","nodes":[
+		{"name":"node0","ports":{"cmt_rpc":26657}},
+		{"name":"node1","ports":{"cmt_rpc":26667}},
+		{"name":"node2","ports":{"cmt_rpc":26677}}]}`
+	if err := os.WriteFile(filepath.Join(dir, "localnet.json"), []byte(layout), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"node0", "node1", "node2"} {
+		if err := os.MkdirAll(filepath.Join(dir, n), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, n, "config.toml"), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := strings.Join(localnetRPC(filepath.Join(dir, "node1")), ",")
+	if want := "http://127.0.0.1:26667,http://127.0.0.1:26657,http://127.0.0.1:26677"; got != want {
+		t.Fatalf("got %s, want %s", got, want)
+	}
+	if got := localnetRPC(t.TempDir()); got != nil {
+		t.Fatalf("a home outside a localnet: got %v", got)
+	}
+}
