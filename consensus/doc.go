@@ -48,7 +48,9 @@
 // cannot recover: CometBFT does not block-sync a chain it alone validates,
 // it would produce new blocks from where its data ends, with the key that
 // signed the old ones. New refuses it with ErrSignStateLost, naming the file
-// and the ways out (restore from a backup, or a new chain in a new home).
+// and the ways out (restore from a backup, or a new chain in a new home);
+// Start refuses it with ErrChainDataLost when its state file survived but
+// its block store lost the blocks it had signed on (it would only stall).
 // Every other error about the priv validator files names the file and what
 // to do. Init and InitFromGenesis write an empty state for a key that has
 // never signed; a home must not be recreated that way around a key that has.
@@ -78,11 +80,12 @@
 //
 // # Errors
 //
-// Sentinels wrap the root package's kinds: ErrGenesisExists (conflict),
-// ErrTimeout (timeout; the transaction may still commit), ErrTxInCache
-// (conflict), ErrMempoolFull (overloaded), ErrTxTooLarge, ErrNotStarted and
-// ErrClosed (unavailable). An application rejection is a *TxError carrying
-// code, codespace and log, which unwraps to xnode.ErrInvalidArgument.
+// Sentinels wrap the root package's kinds: ErrGenesisExists, ErrSignStateLost
+// and ErrChainDataLost (conflict), ErrTimeout (timeout; the transaction may
+// still commit), ErrTxInCache (conflict), ErrMempoolFull (overloaded),
+// ErrTxTooLarge, ErrNotStarted and ErrClosed (unavailable). An application
+// rejection is a *TxError carrying code, codespace and log, which unwraps to
+// xnode.ErrInvalidArgument.
 //
 // # Timeouts: dev network vs real network
 //

@@ -29,6 +29,10 @@ var (
 	// whose priv validator state is gone: with no peer to recover from, it
 	// could only start by signing heights it may already have signed.
 	ErrSignStateLost = fmt.Errorf("consensus: validator sign state lost: %w", xnode.ErrConflict)
+	// ErrChainDataLost is returned by Start for the only validator of a
+	// chain whose block store lost blocks it had signed on top of: with no
+	// peer to get them back from, it could only stall.
+	ErrChainDataLost = fmt.Errorf("consensus: chain data lost: %w", xnode.ErrConflict)
 	// ErrTxTooLarge is returned for a transaction over the mempool's size limit.
 	ErrTxTooLarge = fmt.Errorf("consensus: tx %w", xnode.ErrTooLarge)
 )

@@ -106,6 +106,9 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	ccfg := n.cfg.cometConfig()
 	ccfg.FilterPeers = true // see peerGate
+	if err := checkSoleValidatorChain(ccfg, n.genesis, n.signer.pv); err != nil {
+		return err
+	}
 	if err := writeConfigFile(ccfg); err != nil {
 		return fmt.Errorf("consensus: start: %w", err)
 	}

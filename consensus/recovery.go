@@ -15,6 +15,7 @@ import (
 	cmtjson "github.com/cometbft/cometbft/libs/json"
 	nm "github.com/cometbft/cometbft/node"
 	"github.com/cometbft/cometbft/privval"
+	"github.com/cometbft/cometbft/store"
 	"github.com/cometbft/cometbft/types"
 )
 
@@ -78,10 +79,40 @@ func soleValidator(genesis *types.GenesisDoc, addr types.Address) bool {
 // lostSoleValidatorError is the refusal to start the only validator of a
 // chain whose sign state is gone.
 func lostSoleValidatorError(c *cmtcfg.Config, chainID string) error {
-	return fmt.Errorf("%w: %s is missing and this node is the only validator of chain %q, so no peer can show it where the chain is: "+
+	return fmt.Errorf("%w: %s is missing and the genesis of chain %q names this node its only validator, so no peer can show it where the chain is: "+
 		"started, it would sign a second chain over the heights it already signed. "+
 		"Restore %s (with the validator state in it) and the node's data from a backup, or start a new chain in a new home (%s)",
 		ErrSignStateLost, c.PrivValidatorStateFile(), chainID, filepath.Dir(c.PrivValidatorStateFile()), recoverHint)
+}
+
+// checkSoleValidatorChain refuses to start the only validator of a chain
+// whose block store ends before the height its sign state records: its
+// chain data was lost but the state file kept. CometBFT would start over
+// from the genesis, FilePV would refuse every height up to the one it
+// signed, and the chain would stall with nothing but refused votes in the
+// log.
+func checkSoleValidatorChain(c *cmtcfg.Config, genesis *types.GenesisDoc, pv *privval.FilePV) error {
+	signed := pv.LastSignState.Height
+	if signed <= 1 || !soleValidator(genesis, pv.GetAddress()) {
+		return nil
+	}
+	db, err := cmtcfg.DefaultDBProvider(&cmtcfg.DBContext{ID: "blockstore", Config: c})
+	if err != nil {
+		return fmt.Errorf("consensus: open block store: %w", err)
+	}
+	bs := store.NewBlockStore(db)
+	stored := bs.Height()
+	if err := bs.Close(); err != nil {
+		return fmt.Errorf("consensus: close block store: %w", err)
+	}
+	// Signing at height h needs block h-1: it was stored, unless lost.
+	if stored >= signed-1 {
+		return nil
+	}
+	return fmt.Errorf("%w: %s records a signature at height %d but the block store in %s ends at height %d, "+
+		"and the genesis of chain %q names this node its only validator: its chain data is gone and no peer can give it back. "+
+		"Restore %s and the node's data from a backup, or start a new chain in a new home (%s)",
+		ErrChainDataLost, c.PrivValidatorStateFile(), signed, c.DBDir(), stored, genesis.ChainID, c.DBDir(), recoverHint)
 }
 
 // recoverer decides the floor of a validator that lost its sign state, once

@@ -1,6 +1,7 @@
 package consensus_test
 
 import (
+	"context"
 	"crypto/ed25519"
 	"errors"
 	"os"
@@ -163,6 +164,53 @@ func TestWipedSoleValidatorRefusesToStart(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSoleValidatorWithLostBlocksRefusesToStart: the only validator whose
+// block store was wiped while its sign state file was kept would start over
+// from the genesis and stall, FilePV refusing every height it signed
+// before; Start refuses instead, naming the store and what to do.
+func TestSoleValidatorWithLostBlocksRefusesToStart(t *testing.T) {
+	home := initHome(t)
+	cfg := devConfig(t, home)
+	n := startNode(t, cfg, kvstore.NewInMemoryApplication())
+	commit(t, n, "solo=1")
+	testutil.Eventually(t, 20*time.Second, func() bool { return status(t, n).Height >= 3 }, "height 3")
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	dataDir := filepath.Join(home, "data")
+	entries, err := os.ReadDir(dataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.Name() != "priv_validator_state.json" {
+			if err := os.RemoveAll(filepath.Join(dataDir, e.Name())); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	n2, err := consensus.New(cfg, kvstore.NewInMemoryApplication(), nil)
+	if err != nil {
+		t.Fatalf("New with the sign state kept: %v", err)
+	}
+	err = n2.Start(context.Background())
+	if err == nil {
+		n2.Close()
+		t.Fatal("the only validator started over an empty block store")
+	}
+	if !errors.Is(err, consensus.ErrChainDataLost) {
+		t.Fatalf("start: %v, want ErrChainDataLost", err)
+	}
+	for _, want := range []string{filepath.Join(home, "data", "priv_validator_state.json"), dataDir, "only validator", "backup", "new home"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Fatalf("error %q does not say %q", err, want)
+		}
+	}
+	if err := n2.Close(); err != nil {
+		t.Fatal(err)
 	}
 }
 
