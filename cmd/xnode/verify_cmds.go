@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -290,7 +291,9 @@ symmetry).`,
 			}, func(tw *tabwriter.Writer, v any) {
 				b, err := json.Marshal(v.(abci.Params))
 				var fields map[string]any
-				if err == nil && json.Unmarshal(b, &fields) == nil {
+				dec := json.NewDecoder(bytes.NewReader(b))
+				dec.UseNumber() // 600000000000, not 6e+11
+				if err == nil && dec.Decode(&fields) == nil {
 					for _, k := range slices.Sorted(maps.Keys(fields)) {
 						fmt.Fprintf(tw, "%s\t%v\n", k, fields[k])
 					}
