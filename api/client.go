@@ -277,19 +277,14 @@ func (c *Client) Locate(ctx context.Context, cid string) (Location, error) {
 	return loc, err
 }
 
-// RegisterNamespace claims name; it returns once the transaction commits.
+// RegisterNamespace claims name; it answers as SubmitTx does.
 func (c *Client) RegisterNamespace(ctx context.Context, name string) (TxResult, error) {
-	var res NamespaceResult
-	err := c.doJSON(ctx, http.MethodPost, "/v1/namespaces", namespaceRequest{Name: name}, http.StatusCreated, &res)
-	return TxResult{Height: res.Height, Tx: res.Tx}, err
+	return c.submitJSON(ctx, "/v1/namespaces", namespaceRequest{Name: name})
 }
 
-// SubmitRecord records namespace/key → cid; it returns once committed.
+// SubmitRecord records namespace/key → cid; it answers as SubmitTx does.
 func (c *Client) SubmitRecord(ctx context.Context, namespace, key, cid string) (TxResult, error) {
-	var res TxResult
-	err := c.doJSON(ctx, http.MethodPost, "/v1/records",
-		recordRequest{Namespace: namespace, Key: key, CID: cid}, http.StatusCreated, &res)
-	return res, err
+	return c.submitJSON(ctx, "/v1/records", recordRequest{Namespace: namespace, Key: key, CID: cid})
 }
 
 // Record returns the committed record namespace/key (key may contain '/').

@@ -17,7 +17,9 @@ type Config struct {
 	// Content-Length over it is rejected before any body is read.
 	// Default 64 GiB.
 	MaxBodyBytes int64
-	// MaxJSONBytes caps a JSON request body, in bytes. Default 64 KiB.
+	// MaxJSONBytes caps a JSON request body, and the raw transaction of
+	// POST /v1/txs, in bytes. Default 64 KiB (the chain's own limit on a
+	// transaction is lower; it answers 413 TOO_LARGE as well).
 	MaxJSONBytes int64
 	// MaxInFlight is how many requests are served at once; one more is
 	// answered 503 OVERLOADED with Retry-After: 1. Health and metrics
@@ -38,6 +40,12 @@ type Config struct {
 	// 504 TIMEOUT. Blob uploads and downloads stream and have no overall
 	// deadline. Default 60 s.
 	RequestTimeout time.Duration
+	// CommitWait bounds how long a request that submits a transaction
+	// (POST /v1/namespaces, /v1/records, /v1/txs) waits for its commit.
+	// Past it the answer is 202 Accepted with {"tx","status":"pending"}:
+	// the transaction may still commit; GET /v1/txs/{tx} tells its fate.
+	// Default 10 s.
+	CommitWait time.Duration
 }
 
 // DefaultConfig returns the defaults documented on Config.
@@ -51,6 +59,7 @@ func DefaultConfig() Config {
 		IdleTimeout:       120 * time.Second,
 		ShutdownTimeout:   30 * time.Second,
 		RequestTimeout:    60 * time.Second,
+		CommitWait:        10 * time.Second,
 	}
 }
 
@@ -79,6 +88,7 @@ func (c Config) Validate() error {
 		{"IdleTimeout", c.IdleTimeout},
 		{"ShutdownTimeout", c.ShutdownTimeout},
 		{"RequestTimeout", c.RequestTimeout},
+		{"CommitWait", c.CommitWait},
 	} {
 		if f.v <= 0 {
 			return fmt.Errorf("api: config: %s %s: must be positive", f.name, f.v)

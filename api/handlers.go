@@ -103,12 +103,10 @@ func (s *Server) handleRegisterNamespace(w http.ResponseWriter, r *http.Request)
 		s.writeError(w, r, missingField("name"))
 		return
 	}
-	tx, err := s.node.RegisterNamespace(r.Context(), req.Name)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	s.writeJSON(w, r, http.StatusCreated, NamespaceResult{Name: req.Name, Height: tx.Height, Tx: tx.Tx})
+	ctx, cancel := s.commitContext(r)
+	defer cancel()
+	tx, err := s.node.RegisterNamespace(ctx, req.Name)
+	s.writeTx(w, r, req.Name, tx, err)
 }
 
 type recordRequest struct {
@@ -134,12 +132,10 @@ func (s *Server) handleSubmitRecord(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	tx, err := s.node.SubmitRecord(r.Context(), req.Namespace, req.Key, c)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	s.writeJSON(w, r, http.StatusCreated, tx)
+	ctx, cancel := s.commitContext(r)
+	defer cancel()
+	tx, err := s.node.SubmitRecord(ctx, req.Namespace, req.Key, c)
+	s.writeTx(w, r, "", tx, err)
 }
 
 // handleRecord serves GET /v1/records/{namespace}/{key...}; the key may

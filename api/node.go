@@ -33,11 +33,28 @@ type Node interface {
 	OpenBlob(ctx context.Context, c cid.Cid) (Blob, error)
 	// Locate returns the ranked owners of c and which of them hold it.
 	Locate(ctx context.Context, c cid.Cid) (Location, error)
-	// RegisterNamespace claims name for this node's key and returns once the
-	// transaction is committed.
+	// RegisterNamespace claims name for this node's key. Like every method
+	// that submits a transaction (SubmitRecord, RelayTx) it returns once the
+	// transaction's fate is known or ctx's deadline passes (the API sets it
+	// to Config.CommitWait):
+	//   - committed and applied: Status TxCommitted, Height, Code 0, nil error;
+	//   - still pending at the deadline: Status TxPending and Tx, nil error;
+	//   - rejected by CheckTx, or committed with a failure code: Status,
+	//     Tx, Code and Log set, and an error of the matching kind;
+	//   - nothing submitted or nothing known (bad input, overloaded, ...):
+	//     a zero TxResult and the error.
+	// Submitting the same signed bytes again reports the same transaction.
 	RegisterNamespace(ctx context.Context, name string) (TxResult, error)
-	// SubmitRecord records namespace/key → c and returns once committed.
+	// SubmitRecord records namespace/key → c, answering as RegisterNamespace.
 	SubmitRecord(ctx context.Context, namespace, key string, c cid.Cid) (TxResult, error)
+	// RelayTx submits a transaction signed elsewhere (any node relays any
+	// account's transactions), answering as RegisterNamespace.
+	RelayTx(ctx context.Context, tx []byte) (TxResult, error)
+	// Tx reports the fate of the transaction whose hash (SHA-256 of its
+	// bytes) is given: committed, pending, rejected, or TxUnknown (a
+	// TxResult, not an error). A hash of the wrong length wraps
+	// xnode.ErrInvalidArgument.
+	Tx(ctx context.Context, hash []byte) (TxResult, error)
 	// Record returns the committed record namespace/key.
 	Record(ctx context.Context, namespace, key string) (Record, error)
 }
@@ -136,10 +153,20 @@ type Location struct {
 	Providers []string        `json:"providers,omitempty"`
 }
 
-// TxResult is a committed transaction: the height it landed at and its hash.
+// TxResult is a transaction's fate: its hash (Tx, upper-case hex of the
+// SHA-256 of its bytes, as CometBFT's /tx?hash=0x… takes it) and Status,
+// one of TxCommitted (with Height and the application's Code: 0 applied,
+// else a committed failure), TxPending, TxRejected (Code and Log say why)
+// or TxUnknown. Answers of POST /v1/records, /v1/namespaces and /v1/txs and
+// of GET /v1/txs/{hash}; an empty Status in an older node's answer means
+// committed.
 type TxResult struct {
-	Height int64  `json:"height"`
-	Tx     string `json:"tx"`
+	Height    int64  `json:"height"`
+	Tx        string `json:"tx"`
+	Status    string `json:"status,omitempty"`
+	Code      uint32 `json:"code"`
+	Codespace string `json:"codespace,omitempty"`
+	Log       string `json:"log,omitempty"`
 }
 
 // Attestation is one validator's verdict on a record.

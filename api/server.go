@@ -87,6 +87,8 @@ func (s *Server) routes(metricsHandler http.Handler) {
 	s.mux.Handle("POST /v1/namespaces", s.bounded(s.handleRegisterNamespace))
 	s.mux.Handle("POST /v1/records", s.bounded(s.handleSubmitRecord))
 	s.mux.Handle("GET /v1/records/{namespace}/{key...}", s.bounded(s.handleRecord))
+	s.mux.Handle("POST /v1/txs", s.bounded(s.handleRelayTx))
+	s.mux.Handle("GET /v1/txs/{hash}", s.bounded(s.handleTx))
 }
 
 // unlimited lists the routes that do not count against MaxInFlight, so that

@@ -285,9 +285,9 @@ func TestNamespacesAndRecords(t *testing.T) {
 		t.Fatalf("submit: %d %s", resp.StatusCode, body)
 	}
 	m = jsonKeys(t, body)
-	requireKeys(t, m, "height", "tx")
-	if len(m) != 2 {
-		t.Errorf("submit answer has extra fields: %v", m)
+	requireKeys(t, m, "height", "tx", "status", "code")
+	if len(m) != 4 || m["status"] != "committed" {
+		t.Errorf("submit answer: %v, want the contract's height and tx, with status and code", m)
 	}
 
 	resp, body = h.do("GET", "/v1/records/photos/2024/cats/a.jpg", nil, nil)

@@ -103,9 +103,13 @@ type Config struct {
 	// remembers to drop duplicates. Default 10000.
 	MempoolCacheSize int
 
-	// IndexTxs enables CometBFT's transaction indexer (the RPC's tx and
-	// tx_search). xnode looks records up through the app, so it is off by
-	// default and saves a database write per transaction.
+	// IndexTxs turns on CometBFT's transaction and block indexers (kv, in
+	// <Home>/data/tx_index.db): the RPC's /tx?hash=, /tx_search and
+	// /block_search answer, and Node.Tx and Node.SubmitTx find transactions
+	// committed before the node's recent memory (RememberedTxs) or before a
+	// restart. It costs a database write per transaction and per block.
+	// Default false for the library; xnode's own config turns it on
+	// (consensus.index_txs in config.toml).
 	IndexTxs bool
 
 	// LogLevel chooses which CometBFT lines reach the logger: "error" (only
@@ -281,8 +285,12 @@ func (c Config) cometConfig() *cmtcfg.Config {
 	cc.Mempool.MaxTxsBytes = c.MempoolMaxTxsBytes
 	cc.Mempool.CacheSize = c.MempoolCacheSize
 
-	if !c.IndexTxs {
-		cc.TxIndex.Indexer = "null"
+	// "kv" indexes transactions by hash and height (and the events the app
+	// marks for indexing), and blocks by height: CometBFT ties the block
+	// indexer to the same setting.
+	cc.TxIndex.Indexer = "null"
+	if c.IndexTxs {
+		cc.TxIndex.Indexer = "kv"
 	}
 	// CometBFT's Prometheus metrics register on the global default registry,
 	// which would make two nodes in one process collide; keep them off.

@@ -78,6 +78,18 @@
 // only ever sees the latest height, which is all it needs since heights are
 // monotone.
 //
+// # Transactions and their fates
+//
+// SubmitTx is the idempotent submit: it answers committed (now or before),
+// rejected by CheckTx, or pending once ctx's deadline passes with the
+// transaction in the mempool, never "already in cache" or a replay error
+// for bytes it has seen. Tx looks a hash up. Both use the event router's
+// memory of the last RememberedTxs fates, then CometBFT's tx index
+// (Config.IndexTxs, which also turns on the block index and the RPC's /tx,
+// /tx_search and /block_search), then the mempool. BroadcastTxCommit keeps
+// the plain semantics (a deadline is ErrTimeout, a duplicate ErrTxInCache)
+// for load generators that want them.
+//
 // # Errors
 //
 // Sentinels wrap the root package's kinds: ErrGenesisExists, ErrSignStateLost

@@ -30,6 +30,48 @@ type eventRouter struct {
 	closed bool
 	txs    map[string][]chan types.EventDataTx // tx hash → waiters
 	blocks map[chan int64]func() bool          // → stop of its context.AfterFunc
+	recent txMemory                            // the latest fates, for SubmitTx and Tx
+}
+
+// RememberedTxs is how many transaction fates (commits this node saw,
+// CheckTx rejections of SubmitTx) a node keeps in memory, so that a
+// resubmission or a look-up of a recent transaction is answered without the
+// tx index. Older ones are forgotten first.
+const RememberedTxs = 10000
+
+// txMemory is a bounded map of transaction fates by hash that forgets the
+// oldest entry first. Only what a look-up reports is kept (no data, no
+// events), so RememberedTxs entries cost a few MiB at most.
+type txMemory struct {
+	byHash map[string]TxResult
+	order  []string // ring of keys in insertion order
+	next   int      // the ring slot written next
+}
+
+func (m *txMemory) put(res TxResult) {
+	if m.byHash == nil {
+		m.byHash = make(map[string]TxResult)
+		m.order = make([]string, 0, RememberedTxs)
+	}
+	key := string(res.Hash)
+	res.Data, res.Events = nil, nil
+	if _, ok := m.byHash[key]; ok {
+		m.byHash[key] = res // a newer fate of the same bytes
+		return
+	}
+	if len(m.order) < RememberedTxs {
+		m.order = append(m.order, key)
+	} else {
+		delete(m.byHash, m.order[m.next])
+		m.order[m.next] = key
+		m.next = (m.next + 1) % RememberedTxs
+	}
+	m.byHash[key] = res
+}
+
+func (m *txMemory) get(hash []byte) (TxResult, bool) {
+	res, ok := m.byHash[string(hash)]
+	return res, ok
 }
 
 const (
@@ -90,9 +132,11 @@ func (r *eventRouter) routeTx(msg cmtpubsub.Message) {
 	if !ok {
 		return
 	}
-	key := string(types.Tx(ev.Tx).Hash())
+	res := committedResult(ev)
+	key := string(res.Hash)
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.recent.put(res)
 	for _, ch := range r.txs[key] {
 		select {
 		case ch <- ev:
@@ -144,6 +188,24 @@ func (r *eventRouter) shutdown() {
 	r.txs = nil
 	r.mu.Unlock()
 	close(r.done)
+}
+
+// remember records a fate learnt outside the event bus (a CheckTx
+// rejection), unless a commit of the same bytes is already known.
+func (r *eventRouter) remember(res TxResult) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if old, ok := r.recent.get(res.Hash); ok && old.Status == TxCommitted {
+		return
+	}
+	r.recent.put(res)
+}
+
+// recall returns the remembered fate of the transaction with hash.
+func (r *eventRouter) recall(hash []byte) (TxResult, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.recent.get(hash)
 }
 
 // wait blocks until the loop has exited.

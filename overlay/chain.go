@@ -52,7 +52,7 @@ func (n *Node) RegisterNamespace(ctx context.Context, name string) (api.TxResult
 	if err != nil {
 		return api.TxResult{}, fmt.Errorf("%w: %v", xnode.ErrInvalidArgument, err)
 	}
-	return n.broadcast(ctx, tx)
+	return n.submit(ctx, tx)
 }
 
 // SubmitRecord commits namespace/key → c. The blob must be readable: its
@@ -66,7 +66,7 @@ func (n *Node) SubmitRecord(ctx context.Context, namespace, key string, c cid.Ci
 	if err != nil {
 		return api.TxResult{}, fmt.Errorf("%w: %v", xnode.ErrInvalidArgument, err)
 	}
-	return n.broadcast(ctx, tx)
+	return n.submit(ctx, tx)
 }
 
 // Record returns the committed record and its verification state.

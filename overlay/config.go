@@ -62,6 +62,9 @@ type APIConfig struct {
 	MaxBodyBytes int64 `toml:"max_body_bytes"`
 	// MaxInFlight bounds concurrent requests; more are answered OVERLOADED. Default 256.
 	MaxInFlight int `toml:"max_in_flight"`
+	// CommitWait bounds how long a submitting request waits for the commit
+	// before it answers 202 pending with the transaction's hash. Default 10s.
+	CommitWait Duration `toml:"commit_wait"`
 }
 
 // P2PConfig configures the libp2p host.
@@ -98,6 +101,10 @@ type ConsensusConfig struct {
 	TimeoutCommit Duration `toml:"timeout_commit"`
 	// EmptyBlocksInterval makes an idle chain still produce a block this often. Default 2s.
 	EmptyBlocksInterval Duration `toml:"empty_blocks_interval"`
+	// IndexTxs turns on CometBFT's tx and block indexer, so that the RPC's
+	// /tx?hash=, /tx_search and /block_search answer and `xnode tx` finds
+	// old transactions. Default true.
+	IndexTxs bool `toml:"index_txs"`
 }
 
 // StorageConfig configures the block store.
@@ -164,7 +171,7 @@ type LogConfig struct {
 func DefaultConfig() Config {
 	return Config{
 		Moniker: hostnameOr("xnode"),
-		API:     APIConfig{Listen: "127.0.0.1:8080", MaxBodyBytes: 64 << 30, MaxInFlight: 256},
+		API:     APIConfig{Listen: "127.0.0.1:8080", MaxBodyBytes: 64 << 30, MaxInFlight: 256, CommitWait: Duration(10 * time.Second)},
 		P2P: P2PConfig{
 			Listen:             []string{"/ip4/127.0.0.1/tcp/4001", "/ip4/127.0.0.1/udp/4001/quic-v1"},
 			Capacity:           100 << 30,
@@ -178,6 +185,7 @@ func DefaultConfig() Config {
 			RPCListen:           "127.0.0.1:26657",
 			TimeoutCommit:       Duration(500 * time.Millisecond),
 			EmptyBlocksInterval: Duration(2 * time.Second),
+			IndexTxs:            true,
 		},
 		Storage: StorageConfig{
 			SyncWrites:     true,
@@ -216,6 +224,9 @@ func (c Config) Validate() error {
 	}
 	if c.API.MaxInFlight <= 0 {
 		bad("api.max_in_flight", c.API.MaxInFlight, "must be positive")
+	}
+	if c.API.CommitWait.D() <= 0 {
+		bad("api.commit_wait", c.API.CommitWait.D(), "must be positive")
 	}
 	if len(c.P2P.Listen) == 0 {
 		bad("p2p.listen", "[]", "needs at least one multiaddr")
@@ -389,6 +400,9 @@ listen = {{q .API.Listen}}
 max_body_bytes = {{.API.MaxBodyBytes}}
 # Concurrent requests served; more are answered 503 OVERLOADED with Retry-After.
 max_in_flight = {{.API.MaxInFlight}}
+# How long a request that submits a transaction waits for its commit; past it
+# the answer is 202 with {"tx","status":"pending"} ('xnode tx HASH' follows it).
+commit_wait = {{dur .API.CommitWait}}
 
 [p2p]
 # libp2p listen multiaddrs (TCP and QUIC).
@@ -415,6 +429,9 @@ persistent_peers = {{q .Consensus.PersistentPeers}}
 timeout_commit = {{dur .Consensus.TimeoutCommit}}
 # An idle chain still makes a block this often (0 = only when there are transactions).
 empty_blocks_interval = {{dur .Consensus.EmptyBlocksInterval}}
+# CometBFT's tx and block indexer: the RPC's /tx?hash=, /tx_search and
+# /block_search, and 'xnode tx' for transactions older than the node's memory.
+index_txs = {{.Consensus.IndexTxs}}
 
 [storage]
 # fsync every acknowledged block. Turning this off risks acknowledged data on power loss.

@@ -233,6 +233,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	ccfg.TimeoutCommit = n.cfg.Consensus.TimeoutCommit.D()
 	ccfg.CreateEmptyBlocks = true
 	ccfg.CreateEmptyBlocksInterval = n.cfg.Consensus.EmptyBlocksInterval.D()
+	ccfg.IndexTxs = n.cfg.Consensus.IndexTxs
 	if n.chain, err = consensus.New(ccfg, n.app, n.log); err != nil {
 		return err
 	}
@@ -315,6 +316,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	acfg.Listen = n.cfg.API.Listen
 	acfg.MaxBodyBytes = n.cfg.API.MaxBodyBytes
 	acfg.MaxInFlight = n.cfg.API.MaxInFlight
+	acfg.CommitWait = n.cfg.API.CommitWait.D()
 	if n.api, err = api.New(acfg, n, n.reg, n.reg, n.log.With("component", "api")); err != nil {
 		return err
 	}
