@@ -34,7 +34,7 @@ type network struct {
 
 // startNetwork runs n validators of apps made by factory, each with its
 // RPC server on a free loopback port.
-func startNetwork(t *testing.T, n int, factory consensustest.AppFactory, opts ...consensustest.Option) *network {
+func startNetwork(t testing.TB, n int, factory consensustest.AppFactory, opts ...consensustest.Option) *network {
 	t.Helper()
 	rpc := make([]string, n)
 	opts = append(opts, consensustest.WithConfig(func(i int, cfg *consensus.Config) {
@@ -51,7 +51,7 @@ func startNetwork(t *testing.T, n int, factory consensustest.AppFactory, opts ..
 }
 
 // genesisRoot is the network's genesis as a trust root.
-func (nw *network) genesisRoot(t *testing.T) light.TrustRoot {
+func (nw *network) genesisRoot(t testing.TB) light.TrustRoot {
 	t.Helper()
 	doc, err := nw.GenesisDoc()
 	if err != nil {
@@ -61,9 +61,9 @@ func (nw *network) genesisRoot(t *testing.T) light.TrustRoot {
 }
 
 // commitTx submits tx through node 0 and returns its height.
-func (nw *network) commitTx(t *testing.T, tx []byte) int64 {
+func (nw *network) commitTx(t testing.TB, tx []byte) int64 {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	res, err := nw.Nodes[0].BroadcastTxCommit(ctx, tx)
 	if err != nil {
@@ -76,7 +76,7 @@ func (nw *network) commitTx(t *testing.T, tx []byte) int64 {
 }
 
 // waitHeight waits until every node is at height h or above.
-func (nw *network) waitHeight(t *testing.T, h int64) {
+func (nw *network) waitHeight(t testing.TB, h int64) {
 	t.Helper()
 	consensustest.WaitHeight(t, nw.Nodes, h, 30*time.Second)
 }
@@ -101,7 +101,7 @@ type liar struct {
 	lies   atomic.Pointer[lies]
 }
 
-func newLiar(t *testing.T, target string) *liar {
+func newLiar(t testing.TB, target string) *liar {
 	t.Helper()
 	l := &liar{target: target}
 	l.lies.Store(&lies{})

@@ -19,7 +19,7 @@ import (
 )
 
 // newVerifier starts a Verifier on primary and witnesses with root.
-func newVerifier(t *testing.T, chainID string, root light.TrustRoot, primary string, witnesses ...string) (*light.Verifier, error) {
+func newVerifier(t testing.TB, chainID string, root light.TrustRoot, primary string, witnesses ...string) (*light.Verifier, error) {
 	t.Helper()
 	cfg := light.DefaultConfig()
 	cfg.ChainID = chainID
@@ -32,14 +32,14 @@ func newVerifier(t *testing.T, chainID string, root light.TrustRoot, primary str
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = v.Close() })
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	return v, v.Start(ctx)
 }
 
-func query(t *testing.T, v *light.Verifier, key string) (light.Result, error) {
+func query(t testing.TB, v *light.Verifier, key string) (light.Result, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	return v.Query(ctx, "/kv", []byte(key), []byte(key))
 }
