@@ -3,8 +3,11 @@ package consensus_test
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"io"
 	"net"
+	"net/http"
 	"strconv"
 	"strings"
 	"testing"
@@ -175,6 +178,16 @@ func TestTxIndexOverStandardRPC(t *testing.T) {
 			r, err := c.Tx(ctx, res.Hash, false)
 			return err == nil && r.Height == res.Height && string(r.Tx) == "rpc=indexed"
 		}, "/tx?hash=%X to find the tx", res.Hash)
+		// The URI form people type: /tx?hash=0x<the API's upper-case hex>.
+		resp, err := http.Get("http://" + cfg.RPCListen + "/tx?hash=0x" + strings.ToUpper(hex.EncodeToString(res.Hash)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"height":"`+itoa(res.Height)+`"`) {
+			t.Fatalf("GET /tx?hash=0x…: %d %s (%v)", resp.StatusCode, body, err)
+		}
 		page, perPage := 1, 10
 		found, err := c.TxSearch(ctx, "tx.height="+itoa(res.Height), false, &page, &perPage, "asc")
 		if err != nil || found.TotalCount < 1 {

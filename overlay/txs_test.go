@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/xnode/xnode/api"
 	tu "github.com/xnode/xnode/internal/testutil"
 	"github.com/xnode/xnode/localnet"
+	"github.com/xnode/xnode/overlay"
 )
 
 // TestRelayedTxSurvivesStalledChain runs two validators of equal power, so
@@ -127,6 +129,36 @@ func TestRelayedTxSurvivesStalledChain(t *testing.T) {
 	again, err := c0.RelayTx(t.Context(), tx2)
 	if err != nil || again != committed {
 		t.Fatalf("relay after the commit: %+v, %v; want %+v", again, err, committed)
+	}
+}
+
+// TestIndexerOnByDefault: `start` and `localnet` build their config from
+// DefaultConfig, so CometBFT's tx and block indexer is on unless
+// config.toml turns it off, and a file without the setting keeps it on.
+func TestIndexerOnByDefault(t *testing.T) {
+	cfg := overlay.DefaultConfig()
+	if !cfg.Consensus.IndexTxs || cfg.API.CommitWait.D() != 10*time.Second {
+		t.Fatalf("defaults: index_txs %v, commit_wait %s", cfg.Consensus.IndexTxs, cfg.API.CommitWait.D())
+	}
+	path := filepath.Join(t.TempDir(), "config.toml")
+	if err := os.WriteFile(path, []byte("moniker = \"x\"\n[consensus]\ntimeout_commit = \"1s\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	loaded, err := overlay.LoadConfig(path)
+	if err != nil || !loaded.Consensus.IndexTxs {
+		t.Fatalf("config without index_txs: %+v, %v", loaded.Consensus, err)
+	}
+	cfg.Consensus.IndexTxs = false
+	cfg.API.CommitWait = overlay.Duration(3 * time.Second)
+	if err := overlay.WriteConfig(path, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if loaded, err = overlay.LoadConfig(path); err != nil || loaded.Consensus.IndexTxs || loaded.API.CommitWait.D() != 3*time.Second {
+		t.Fatalf("index_txs = false, commit_wait = 3s written and read back: %+v %+v, %v", loaded.Consensus, loaded.API, err)
+	}
+	cfg.API.CommitWait = 0
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "api.commit_wait") {
+		t.Fatalf("commit_wait 0: %v, want an error naming api.commit_wait", err)
 	}
 }
 
