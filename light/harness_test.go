@@ -97,13 +97,14 @@ type lies struct {
 // every JSON-RPC call and falsifies the ones its current lies name.
 type liar struct {
 	*httptest.Server
-	target string
+	target atomic.Pointer[string]
 	lies   atomic.Pointer[lies]
 }
 
 func newLiar(t testing.TB, target string) *liar {
 	t.Helper()
-	l := &liar{target: target}
+	l := &liar{}
+	l.target.Store(&target)
 	l.lies.Store(&lies{})
 	l.Server = httptest.NewServer(l)
 	t.Cleanup(l.Close)
@@ -112,6 +113,9 @@ func newLiar(t testing.TB, target string) *liar {
 
 // lie makes the liar tell these lies from now on.
 func (l *liar) lie(ls lies) { l.lies.Store(&ls) }
+
+// relay makes the liar relay another node's RPC from now on.
+func (l *liar) relay(target string) { l.target.Store(&target) }
 
 func (l *liar) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(r.Body)
@@ -141,7 +145,7 @@ func (l *liar) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	resp, err := http.Post(l.target, "application/json", bytes.NewReader(body))
+	resp, err := http.Post(*l.target.Load(), "application/json", bytes.NewReader(body))
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadGateway)
 		return

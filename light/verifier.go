@@ -272,6 +272,11 @@ func (v *Verifier) Query(ctx context.Context, path string, data, key []byte) (Re
 	trusted, err := lc.VerifyLightBlockAtHeight(ctx, height+1, v.now())
 	if err != nil {
 		k := classify(err)
+		if errors.Is(err, cmtlight.ErrNoWitnesses) {
+			// The light client drops a witness that answers an invalid
+			// header; with none left nothing can be cross-checked.
+			return Result{}, fmt.Errorf("%w: header %d: every witness was dropped for answering a header that is invalid or differs from the primary's: %w", k, height+1, err)
+		}
 		return Result{}, fmt.Errorf("%w: header %d: %w", k, height+1, err)
 	}
 	if !bytes.Equal(trusted.Hash(), lb.Hash()) {

@@ -5,6 +5,10 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +19,9 @@ import (
 	ctypes "github.com/cometbft/cometbft/rpc/core/types"
 	"github.com/cometbft/cometbft/types"
 
+	"github.com/xnode/xnode/consensus"
+	"github.com/xnode/xnode/consensus/consensustest"
+	"github.com/xnode/xnode/internal/testutil"
 	"github.com/xnode/xnode/light"
 )
 
@@ -251,4 +258,82 @@ func headerHash(t *testing.T, nw *network, h int64) []byte {
 		t.Fatal(err)
 	}
 	return res.Header.Hash()
+}
+
+// TestVerifierRefusesAFork: the witness is a node whose one validator key
+// is the primary's, run apart from it, so it signs a chain of its own: its
+// headers are validly signed and differ from the primary's. The light
+// client sees the conflict and the read is refused.
+func TestVerifierRefusesAFork(t *testing.T) {
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	genesisTime := time.Now().UTC()
+	var nodes []*consensus.Node
+	var rpc []string
+	var genesis *types.GenesisDoc
+	for i, value := range []string{"a=primary", "a=fork"} {
+		home := filepath.Join(t.TempDir(), "cometbft")
+		if err := consensus.Init(consensus.InitConfig{Home: home, ChainID: "forked", Moniker: fmt.Sprintf("side%d", i), Key: key, GenesisTime: genesisTime}); err != nil {
+			t.Fatal(err)
+		}
+		if genesis == nil {
+			raw, err := consensus.ReadGenesis(home)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if genesis, err = types.GenesisDocFromJSON(raw); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cfg := consensus.DevConfig()
+		cfg.Home = home
+		cfg.P2PListen = net.JoinHostPort("127.0.0.1", strconv.Itoa(testutil.FreePort(t)))
+		cfg.RPCListen = net.JoinHostPort("127.0.0.1", strconv.Itoa(testutil.FreePort(t)))
+		n, err := consensus.New(cfg, newKVApp(), testutil.Logger(fmt.Sprintf("side%d", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+		err = n.Start(ctx)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = n.Close() })
+		nodes = append(nodes, n)
+		rpc = append(rpc, "http://"+cfg.RPCListen)
+		ctx, cancel = context.WithTimeout(t.Context(), 30*time.Second)
+		res, err := n.BroadcastTxCommit(ctx, []byte(value))
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		consensustest.WaitHeight(t, []*consensus.Node{n}, res.Height+2, 30*time.Second)
+	}
+	root := light.TrustRoot{Genesis: genesis}
+	t.Run("at the trust root", func(t *testing.T) {
+		_, err := newVerifier(t, "forked", root, rpc[0], rpc[1])
+		if !errors.Is(err, light.ErrWitnessConflict) {
+			t.Fatalf("got %v, want ErrWitnessConflict", err)
+		}
+		t.Logf("refused: %v", err)
+	})
+	t.Run("after the trust root", func(t *testing.T) {
+		// The witness agrees while the client starts, then relays the
+		// fork: a validly signed header that conflicts with the
+		// primary's, which CometBFT's light client treats as an attack.
+		witness := newLiar(t, rpc[0])
+		v, err := newVerifier(t, "forked", root, rpc[0], witness.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		witness.relay(rpc[1])
+		res, err := query(t, v, "a")
+		if !errors.Is(err, light.ErrWitnessConflict) {
+			t.Fatalf("got %+v, %v; want ErrWitnessConflict", res, err)
+		}
+		t.Logf("refused: %v", err)
+	})
 }
