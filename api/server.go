@@ -89,6 +89,8 @@ func (s *Server) routes(metricsHandler http.Handler) {
 	s.mux.Handle("GET /v1/records/{namespace}/{key...}", s.bounded(s.handleRecord))
 	s.mux.Handle("POST /v1/txs", s.bounded(s.handleRelayTx))
 	s.mux.Handle("GET /v1/txs/{hash}", s.bounded(s.handleTx))
+	s.mux.Handle("GET /v1/accounts/{address}", s.bounded(s.handleAccount))
+	s.mux.Handle("GET /v1/validators", s.bounded(s.handleValidators))
 }
 
 // unlimited lists the routes that do not count against MaxInFlight, so that
