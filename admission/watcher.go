@@ -124,14 +124,22 @@ func (w *Watcher) Refresh(ctx context.Context) (Change, error) {
 	}
 	reg := NewRegistry(height, nodes)
 	w.mu.Lock()
+	first := w.last == nil
 	ch := w.gate.Apply(reg, w.now())
 	w.last = bytes.Clone(answer)
 	admitted := len(w.gate.Registry().AdmittedPeers())
 	w.mu.Unlock()
 	w.m.refreshes.WithLabelValues("changed").Inc()
 	w.m.admitted.Set(float64(admitted))
+	if first {
+		w.log.Info("read the chain's node list", "admitted", admitted, "registered", len(nodes), "height", height)
+	}
 	for _, p := range ch.Admitted {
-		w.log.Info("peer admitted to placement", "peer", p, "height", height)
+		if first {
+			w.log.Debug("peer admitted to placement", "peer", p, "height", height)
+		} else {
+			w.log.Info("peer admitted to placement", "peer", p, "height", height)
+		}
 	}
 	for _, p := range ch.Ended {
 		w.log.Info("peer's admission to placement ended", "peer", p, "height", height)

@@ -90,10 +90,18 @@ func (c *Client) Status(ctx context.Context) (Status, error) {
 	return st, err
 }
 
-// Members returns GET /v1/members.
+// Members returns GET /v1/members: the members, without observers.
 func (c *Client) Members(ctx context.Context) ([]Member, error) {
 	var ms []Member
 	err := c.doJSON(ctx, http.MethodGet, "/v1/members", nil, http.StatusOK, &ms)
+	return ms, err
+}
+
+// AllMembers returns GET /v1/members?all=true: the members and the
+// observers (State MemberObserver).
+func (c *Client) AllMembers(ctx context.Context) ([]Member, error) {
+	var ms []Member
+	err := c.doJSON(ctx, http.MethodGet, "/v1/members?all=true", nil, http.StatusOK, &ms)
 	return ms, err
 }
 

@@ -64,6 +64,15 @@ func (s *Server) handleMembers(w http.ResponseWriter, r *http.Request) {
 	if ms == nil {
 		ms = []Member{}
 	}
+	if all := r.URL.Query().Get("all"); all != "true" && all != "1" {
+		kept := ms[:0]
+		for _, m := range ms {
+			if m.State != MemberObserver {
+				kept = append(kept, m)
+			}
+		}
+		ms = kept
+	}
 	for i := range ms {
 		if ms[i].Addrs == nil {
 			ms[i].Addrs = []string{}

@@ -91,6 +91,10 @@ type Status struct {
 	CatchingUp  bool         `json:"catching_up"`
 	AppHash     string       `json:"app_hash,omitempty"`
 	CometNodeID string       `json:"comet_node_id,omitempty"`
+	// Role is this node's part in the network: "validator" (votes and
+	// verifies, and holds data), "member" (admitted to placement by the
+	// chain: holds data) or "observer" (not registered on chain).
+	Role string `json:"role,omitempty"`
 }
 
 // StorageUsage is the local block store's size.
@@ -98,6 +102,11 @@ type StorageUsage struct {
 	Blocks uint64 `json:"blocks"`
 	Bytes  uint64 `json:"bytes"`
 }
+
+// MemberObserver is the State of a peer that announces itself but is not
+// admitted to placement by the chain: it holds no data. GET /v1/members
+// lists observers only with ?all=true.
+const MemberObserver = "observer"
 
 // Member is one row of the membership table.
 type Member struct {

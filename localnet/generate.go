@@ -18,7 +18,9 @@ import (
 )
 
 // Generate writes a new localnet into opts.Dir: N homes DIR/node0..,
-// one genesis naming all N as validators of equal power, distinct ports on
+// one genesis naming all N as validators of equal stake, each operator
+// funded with overlay.GenesisBalanceFactor times its stake and each peer id
+// registered for placement, distinct ports on
 // 127.0.0.1, CometBFT persistent peers between all nodes, libp2p bootstrap
 // through node0, and DIR/localnet.json. It never overwrites: a directory
 // holding a localnet is ErrExists, any other non-empty directory
@@ -122,15 +124,9 @@ func hostPort(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
 
 func generate(opts Options, base int) (*Layout, error) {
 	l := &Layout{Kind: Kind, Dir: opts.Dir, ChainID: opts.ChainID, BasePort: base, Created: time.Now().UTC().Truncate(time.Second)}
-	keys := make([]ed25519.PrivateKey, opts.N)
-	vals := make([]consensus.Validator, opts.N)
-	for i := range keys {
-		pub, priv, err := ed25519.GenerateKey(rand.Reader)
-		if err != nil {
-			return nil, err
-		}
-		keys[i] = priv
-		vals[i] = consensus.Validator{Name: nodeName(i), PubKey: pub, Power: 10}
+	keys, nodes, err := genesisNodes(opts.Dir, opts.N, opts.N)
+	if err != nil {
+		return nil, err
 	}
 	cfgs := make([]overlay.Config, opts.N)
 	var genesis []byte
@@ -146,7 +142,7 @@ func generate(opts Options, base int) (*Layout, error) {
 		if i == 0 {
 			params := opts.Params
 			err = overlay.Init(home, overlay.InitOptions{
-				ChainID: opts.ChainID, Config: cfg, Params: &params, OperatorKey: keys[0], Validators: vals,
+				ChainID: opts.ChainID, Config: cfg, Params: &params, OperatorKey: keys[0], Nodes: nodes,
 			})
 			if err == nil {
 				genesis, err = consensus.ReadGenesis(home.CometHome())
@@ -190,6 +186,36 @@ func generate(opts Options, base int) (*Layout, error) {
 		return nil, err
 	}
 	return l, nil
+}
+
+// genesisNodes makes the operator keys and libp2p identities of n homes
+// DIR/node0.. (the identities written where Init will find them) and the
+// genesis entries that fund and bond them: the first validators are
+// validators, the others registered nodes.
+func genesisNodes(dir string, n, validators int) ([]ed25519.PrivateKey, []overlay.GenesisNode, error) {
+	keys := make([]ed25519.PrivateKey, n)
+	nodes := make([]overlay.GenesisNode, n)
+	for i := range n {
+		pub, priv, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			return nil, nil, err
+		}
+		h := overlay.Home(filepath.Join(dir, nodeName(i)))
+		if err := os.MkdirAll(filepath.Dir(h.IdentityPath()), 0o700); err != nil {
+			return nil, nil, fmt.Errorf("localnet: %s: %w", nodeName(i), err)
+		}
+		id, err := overlay.LoadOrCreateIdentity(h.IdentityPath())
+		if err != nil {
+			return nil, nil, fmt.Errorf("localnet: %s: %w", nodeName(i), err)
+		}
+		pid, err := peer.IDFromPrivateKey(id)
+		if err != nil {
+			return nil, nil, fmt.Errorf("localnet: %s: peer id: %w", nodeName(i), err)
+		}
+		keys[i] = priv
+		nodes[i] = overlay.GenesisNode{Name: nodeName(i), Operator: pub, PeerID: pid, Validator: i < validators}
+	}
+	return keys, nodes, nil
 }
 
 // describeNode reads the ids an initialised home holds.

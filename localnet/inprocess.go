@@ -2,8 +2,6 @@ package localnet
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"fmt"
 	"path/filepath"
 	"strconv"
@@ -22,8 +20,9 @@ import (
 
 // InProcessOptions configure StartInProcess. Zero fields take the defaults.
 type InProcessOptions struct {
-	// Params are the genesis parameters. Default abci.DefaultParams() with
-	// the replication factor lowered to n when n < 3.
+	// Params are the genesis parameters. Default LocalParams(n):
+	// abci.DefaultParams() with the replication factor lowered to n when
+	// n < 3 and a minute to unbond.
 	Params *abci.Params
 	// RepairGrace is how long a failed member keeps its place before data is
 	// repaired around it. Default 2s.
@@ -35,8 +34,14 @@ type InProcessOptions struct {
 	// 300ms.
 	RepairSettle time.Duration
 	// Validators is how many of the n nodes (the first ones) hold voting
-	// power, equal for each. Default n. The rest are full nodes.
+	// power, equal for each. Default n. The rest are registered nodes: they
+	// hold data but do not vote.
 	Validators int
+	// OpenAdmission writes a genesis that funds and registers no node, as
+	// networks made before the chain governed placement: every announcing
+	// member takes part. Default off: the genesis funds every node's
+	// operator and bonds it (overlay.GenesisStake).
+	OpenAdmission bool
 	// ChainID names the network. Default "xnode-inprocess".
 	ChainID string
 	// ReadyTimeout bounds the wait for full membership and chain height 2.
@@ -51,10 +56,7 @@ type InProcessOptions struct {
 
 func (o InProcessOptions) withDefaults(n int) InProcessOptions {
 	if o.Params == nil {
-		p := abci.DefaultParams()
-		if n < int(p.ReplicationFactor) {
-			p.ReplicationFactor = uint32(n)
-		}
+		p := LocalParams(n)
 		o.Params = &p
 	}
 	if o.RepairGrace <= 0 {
@@ -103,7 +105,8 @@ func StartInProcess(tb testing.TB, n int, opts InProcessOptions) []*overlay.Node
 }
 
 // NewInProcess generates n homes in tb.TempDir() sharing one genesis (the
-// first opts.Validators nodes are validators of equal power), on loopback
+// first opts.Validators nodes are validators of equal stake, the others
+// registered nodes; every operator is funded), on loopback
 // with OS-chosen API and libp2p ports and free CometBFT ports, with fast
 // gossip, DHT, transfer and verification timings. It starts node0, then the
 // others bootstrapping through it, and waits until every node sees n live
@@ -117,16 +120,15 @@ func NewInProcess(tb testing.TB, n int, opts InProcessOptions) *InProcess {
 	dir := tb.TempDir()
 	p := &InProcess{ChainID: opts.ChainID, opts: opts}
 
-	keys := make([]ed25519.PrivateKey, n)
-	var vals []consensus.Validator
-	for i := range n {
-		pub, priv, err := ed25519.GenerateKey(rand.Reader)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		keys[i] = priv
-		if i < opts.Validators {
-			vals = append(vals, consensus.Validator{Name: nodeName(i), PubKey: pub, Power: 10})
+	keys, nodes, err := genesisNodes(dir, n, opts.Validators)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	iopts := overlay.InitOptions{ChainID: opts.ChainID, Params: opts.Params, OperatorKey: keys[0], Nodes: nodes}
+	if opts.OpenAdmission {
+		iopts.Nodes = nil
+		for _, gn := range nodes[:opts.Validators] {
+			iopts.Validators = append(iopts.Validators, consensus.Validator{Name: gn.Name, PubKey: gn.Operator, Power: 10})
 		}
 	}
 	var genesis []byte
@@ -135,7 +137,8 @@ func NewInProcess(tb testing.TB, n int, opts InProcessOptions) *InProcess {
 		cfg := inProcessConfig(tb, nodeName(i), opts)
 		var err error
 		if i == 0 {
-			err = overlay.Init(h, overlay.InitOptions{ChainID: opts.ChainID, Config: cfg, Params: opts.Params, OperatorKey: keys[0], Validators: vals})
+			iopts.Config = cfg
+			err = overlay.Init(h, iopts)
 			if err == nil {
 				genesis, err = consensus.ReadGenesis(h.CometHome())
 			}
@@ -239,6 +242,8 @@ func startOverlay(tb testing.TB, h overlay.Home, cfg overlay.Config, name string
 	if err := n.Start(ctx); err != nil {
 		return nil, err
 	}
+	homes.Store(n, h)
+	tb.Cleanup(func() { homes.Delete(n) })
 	tb.Cleanup(func() {
 		if err := n.Close(); err != nil {
 			tb.Logf("localnet: close %s: %v", name, err)
@@ -317,16 +322,31 @@ func (p *InProcess) RestartWith(tb testing.TB, i int, bootstrap []string) *overl
 	return n
 }
 
-// AddNode joins a new full node to the network (see the function AddNode)
-// through the first live node, and appends it to Nodes.
+// AddNode joins a new node to the network (see the function AddNode)
+// through the first live node, funds and registers it, and appends it to
+// Nodes.
 func (p *InProcess) AddNode(tb testing.TB) *overlay.Node {
+	tb.Helper()
+	return p.add(tb, true)
+}
+
+// AddObserver joins a new node to the network through the first live node
+// as `xnode join` does, without registering it on chain: it is an
+// observer, which follows the chain and holds no data. It appends it to
+// Nodes; RegisterNode or CreateValidator (after Fund) admit it later.
+func (p *InProcess) AddObserver(tb testing.TB) *overlay.Node {
+	tb.Helper()
+	return p.add(tb, false)
+}
+
+func (p *InProcess) add(tb testing.TB, register bool) *overlay.Node {
 	tb.Helper()
 	live := p.Live()
 	if len(live) == 0 {
 		tb.Fatal("localnet: AddNode: no live node to join through")
 	}
 	name := nodeName(len(p.Nodes))
-	h, cfg, n := addNode(tb, live[0], name, p.opts)
+	h, cfg, n := addNode(tb, live[0], name, p.opts, register)
 	p.Nodes = append(p.Nodes, n)
 	p.Homes = append(p.Homes, h)
 	p.cfgs = append(p.cfgs, cfg)
@@ -334,21 +354,24 @@ func (p *InProcess) AddNode(tb testing.TB) *overlay.Node {
 	return n
 }
 
-// AddNode joins a new full node (no voting power) to the network of nodes
-// the way `xnode join` does: it fetches the genesis from nodes[0] over the
-// genesis protocol, bootstraps through it, and starts. It waits until the
-// new node is ready (it sees another member and the chain has caught up).
+// AddNode joins a new node (no voting power) to the network of nodes the
+// way `xnode join` does: it fetches the genesis from nodes[0] over the
+// genesis protocol, bootstraps through it, and starts. On a chain that
+// admits only registered nodes, nodes[0]'s operator then funds the new
+// node's operator with twice JoinedStake and the new node registers with
+// JoinedStake, so that it takes part in placement. It waits until the new
+// node is ready (it sees another member and the chain has caught up).
 // opts supplies the repair timings. tb.Cleanup closes it.
 func AddNode(tb testing.TB, nodes []*overlay.Node, opts InProcessOptions) *overlay.Node {
 	tb.Helper()
 	if len(nodes) == 0 {
 		tb.Fatal("localnet: AddNode: no node to join through")
 	}
-	_, _, n := addNode(tb, nodes[0], nodeName(len(nodes)), opts.withDefaults(len(nodes)+1))
+	_, _, n := addNode(tb, nodes[0], nodeName(len(nodes)), opts.withDefaults(len(nodes)+1), true)
 	return n
 }
 
-func addNode(tb testing.TB, through *overlay.Node, name string, opts InProcessOptions) (overlay.Home, overlay.Config, *overlay.Node) {
+func addNode(tb testing.TB, through *overlay.Node, name string, opts InProcessOptions, register bool) (overlay.Home, overlay.Config, *overlay.Node) {
 	tb.Helper()
 	h := overlay.Home(filepath.Join(tb.TempDir(), name))
 	cfg := inProcessConfig(tb, name, opts)
@@ -364,6 +387,9 @@ func addNode(tb testing.TB, through *overlay.Node, name string, opts InProcessOp
 	n, err := startOverlay(tb, h, cfg, name)
 	if err != nil {
 		tb.Fatalf("localnet: start %s: %v", name, err)
+	}
+	if register {
+		registerJoined(tb, through, h)
 	}
 	testutil.Eventually(tb, opts.ReadyTimeout, func() bool {
 		for _, c := range n.Ready(ctx) {

@@ -44,7 +44,8 @@ type Options struct {
 	// Zero picks the first of 27000, 28000, ... 31000 whose ports are all free.
 	BasePort int
 	// Params are the genesis network parameters. Zero value means
-	// abci.DefaultParams() (R=3, min_members 1) with R lowered to N when N < 3.
+	// abci.DefaultParams() (R=3, min_members 1) with R lowered to N when N < 3,
+	// and a minute to unbond (LocalParams).
 	Params abci.Params
 	// Bin is the xnode binary each node runs. Default os.Executable().
 	Bin string
@@ -52,6 +53,20 @@ type Options struct {
 	// (/health/ready answers 200 and the chain is at height 2 or more).
 	// Default 90s.
 	ReadyTimeout time.Duration
+}
+
+// LocalParams are the parameters of a local network of n nodes:
+// abci.DefaultParams() with R lowered to n when n < 3, a minute to unbond
+// (instead of 21 days) and min_write_balance 1; jail time keeps its
+// Cosmos-style 10 minutes.
+func LocalParams(n int) abci.Params {
+	p := abci.DefaultParams()
+	if n > 0 && int(p.ReplicationFactor) > n {
+		p.ReplicationFactor = uint32(n)
+	}
+	p.UnbondingTime = int64(time.Minute)
+	p.MinWriteBalance = 1
+	return p
 }
 
 // DefaultOptions returns the options of `xnode localnet up` with no flags:
@@ -88,10 +103,7 @@ func (o Options) withDefaults(n int) (Options, error) {
 		o.ChainID = DefaultChainID
 	}
 	if o.Params == (abci.Params{}) {
-		o.Params = abci.DefaultParams()
-		if o.N > 0 && int(o.Params.ReplicationFactor) > o.N {
-			o.Params.ReplicationFactor = uint32(o.N)
-		}
+		o.Params = LocalParams(o.N)
 	}
 	if o.Bin == "" {
 		if o.Bin, err = os.Executable(); err != nil {

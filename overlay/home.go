@@ -65,7 +65,16 @@ type InitOptions struct {
 	Params *abci.Params
 	// OperatorKey is the node's operator key; generated when nil.
 	OperatorKey ed25519.PrivateKey
-	// Validators is the genesis validator set; empty means this node alone.
+	// Nodes are the nodes the genesis funds and bonds (app_state accounts,
+	// validators with their peer ids, nodes), the first of which is this
+	// node; the CometBFT validators follow from them. With neither Nodes nor
+	// Validators, this node alone is a funded validator: the dev network of
+	// `xnode start`.
+	Nodes []GenesisNode
+	// Validators is a genesis validator set without stake: a genesis that
+	// registers no node, on which placement is open to every announcing
+	// member (as on networks made before the chain governed placement).
+	// Not with Nodes.
 	Validators []consensus.Validator
 	// GenesisTime is the chain's start; default now.
 	GenesisTime time.Time
@@ -89,13 +98,34 @@ func Init(h Home, opts InitOptions) error {
 	if err := opts.Config.Validate(); err != nil {
 		return err
 	}
+	if len(opts.Nodes) > 0 && len(opts.Validators) > 0 {
+		return fmt.Errorf("%w: init: give genesis nodes or validators, not both", xnode.ErrInvalidArgument)
+	}
 	op, err := prepareKeys(h, opts.OperatorKey)
 	if err != nil {
 		return err
 	}
+	nodes := opts.Nodes
+	if len(nodes) == 0 && len(opts.Validators) == 0 {
+		key, err := LoadOrCreateIdentity(h.IdentityPath())
+		if err != nil {
+			return err
+		}
+		pid, err := peer.IDFromPrivateKey(key)
+		if err != nil {
+			return fmt.Errorf("overlay: identity: %w", err)
+		}
+		nodes = []GenesisNode{{Name: opts.Config.Moniker, Operator: op.Public().(ed25519.PublicKey), PeerID: pid, Validator: true}}
+	}
 	appState, err := json.Marshal(abci.GenesisState{Params: params})
 	if err != nil {
 		return fmt.Errorf("overlay: genesis app state: %w", err)
+	}
+	vals := opts.Validators
+	if len(nodes) > 0 {
+		if appState, vals, err = stakingGenesis(params, nodes); err != nil {
+			return err
+		}
 	}
 	if opts.GenesisTime.IsZero() {
 		opts.GenesisTime = time.Now().UTC()
@@ -105,7 +135,7 @@ func Init(h Home, opts InitOptions) error {
 		ChainID:     opts.ChainID,
 		Moniker:     opts.Config.Moniker,
 		Key:         op,
-		Validators:  opts.Validators,
+		Validators:  vals,
 		AppState:    appState,
 		GenesisTime: opts.GenesisTime,
 	}); err != nil {

@@ -26,6 +26,7 @@ import (
 
 	"github.com/xnode/xnode"
 	"github.com/xnode/xnode/abci"
+	"github.com/xnode/xnode/admission"
 	"github.com/xnode/xnode/api"
 	"github.com/xnode/xnode/block"
 	"github.com/xnode/xnode/consensus"
@@ -97,6 +98,7 @@ type Node struct {
 	blocks  *blocks
 	repair  *repairer
 	verif   *verify.Verifier
+	admit   *admission.Watcher
 	scrub   *verify.Scrubber
 	api     *api.Server
 	metrics *metrics
@@ -303,6 +305,9 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	}
 	n.onClose(func() error { n.blocks.wg.Wait(); return nil })
 	n.repair = newRepairer(n.blocks, n.repairView, n.cfg.Repair.Concurrency, n.cfg.Repair.AntiEntropyInterval.D(), n.cfg.Repair.Settle.D(), n.log.With("component", "repair"), n.metrics)
+	if err := n.startAdmission(runCtx); err != nil {
+		return err
+	}
 	n.goRun(func() { n.repair.run(runCtx) })
 	n.goRun(func() { n.watchMembers(runCtx) })
 	// Runs before the membership closes (closers run in reverse).
@@ -458,7 +463,7 @@ func (n *Node) membershipAddrs(p peer.ID) []multiaddr.Multiaddr {
 
 // liveView is the view of the put and get paths: members that answer.
 func (n *Node) liveView() view {
-	return newView(n.host.ID(), int(n.params.ReplicationFactor), n.memberInfos(), time.Now(), -1)
+	return newView(n.host.ID(), int(n.params.ReplicationFactor), n.admitted(n.memberInfos()), time.Now(), -1)
 }
 
 // repairView keeps a member that failed or left in place until the repair
@@ -471,7 +476,7 @@ func (n *Node) repairView() view {
 	if now.Sub(n.startedAt) <= grace {
 		ms = n.withRemembered(ms)
 	}
-	return newView(n.host.ID(), int(n.params.ReplicationFactor), ms, now, grace)
+	return newView(n.host.ID(), int(n.params.ReplicationFactor), n.admitted(ms), now, grace)
 }
 
 // watchMembers reacts to membership events: it teaches the peerstore and
@@ -517,10 +522,13 @@ func (n *Node) watchMembers(ctx context.Context) {
 						n.log.Debug("could not dial consensus peer", "peer", m.PeerID, "err", err)
 					}
 				}
-				if ev.Kind == gossip.EventJoined {
+				if ev.Kind == gossip.EventJoined && !n.ignoreMember(m.PeerID) {
 					n.repair.Trigger()
 				}
 			case gossip.EventLeft, gossip.EventFailed:
+				if n.ignoreMember(m.PeerID) {
+					break // an observer holds nothing to repair around
+				}
 				// A member that left may be restarting: like a failed one,
 				// it keeps its place for the grace period. Trigger is a
 				// non-blocking send, so a timer that fires after Close does
@@ -563,6 +571,7 @@ func (n *Node) Status(ctx context.Context) (api.Status, error) {
 		return st, err
 	}
 	st.Height, st.CatchingUp, st.AppHash, st.CometNodeID = cs.Height, cs.CatchingUp, cs.AppHash, cs.NodeID
+	st.Role = n.role(cs.Validator)
 	return st, nil
 }
 
@@ -591,7 +600,7 @@ func (n *Node) Ready(ctx context.Context) []api.Check {
 func (n *Node) Members(ctx context.Context) ([]api.Member, error) {
 	self := n.announcement()
 	out := []api.Member{{
-		PeerID: self.PeerID.String(), State: "alive", Addrs: addrStrings(self.Addrs), API: n.APIURL(),
+		PeerID: self.PeerID.String(), State: n.memberState(self.PeerID, "alive"), Addrs: addrStrings(self.Addrs), API: n.APIURL(),
 		Capacity: self.Capacity, Used: self.Used, Tags: self.Tags, LastSeen: time.Now().UTC(), Self: true,
 	}}
 	for _, m := range n.members.Members() {
@@ -603,7 +612,7 @@ func (n *Node) Members(ctx context.Context) ([]api.Member, error) {
 			u = "http://" + m.APIAddr
 		}
 		out = append(out, api.Member{
-			PeerID: m.PeerID.String(), State: m.State.String(), Addrs: addrStrings(m.Addrs), API: u,
+			PeerID: m.PeerID.String(), State: n.memberState(m.PeerID, m.State.String()), Addrs: addrStrings(m.Addrs), API: u,
 			Capacity: m.Capacity, Used: m.Used, Tags: m.Tags, LastSeen: m.LastSeen.UTC(), Phi: m.Phi,
 		})
 	}

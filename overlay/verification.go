@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/ipfs/go-cid"
 
@@ -15,14 +16,32 @@ import (
 )
 
 // chainAdapter gives the verifier the chain through verify.Chain.
-type chainAdapter struct{ n *Node }
+type chainAdapter struct {
+	n *Node
+	// validating is whether this node was in the validator set when last
+	// asked, so that joining and leaving the set are logged once.
+	validating *atomic.Bool
+}
 
 // Pending lists records this validator has not attested; a node that holds
-// no voting power has nothing to attest.
+// no voting power has nothing to attest. The verifier asks on every new
+// block, so verification follows the validator set: a node that joins the
+// set starts attesting at its next block, one that leaves it (unbonded,
+// jailed) stops.
 func (a chainAdapter) Pending(ctx context.Context) ([]verify.RecordRef, error) {
 	st, err := a.n.chain.Status(ctx)
-	if err != nil || !st.Validator || st.CatchingUp {
+	if err != nil {
 		return nil, err
+	}
+	if a.validating != nil && a.validating.Swap(st.Validator) != st.Validator {
+		if st.Validator {
+			a.n.log.Info("in the validator set: verifying new records", "power", st.VotingPower, "height", st.Height)
+		} else {
+			a.n.log.Info("not in the validator set: verification paused", "height", st.Height)
+		}
+	}
+	if !st.Validator || st.CatchingUp {
+		return nil, nil
 	}
 	pub := a.n.operator.Public().(ed25519.PublicKey)
 	res, err := a.n.chain.Query(ctx, "/pending", []byte(hex.EncodeToString(pub)))
@@ -76,7 +95,7 @@ func (n *Node) startVerification(ctx context.Context) error {
 	}
 	vcfg := verify.DefaultConfig()
 	vcfg.Interval = n.tune.VerifyInterval
-	if n.verif, err = verify.NewVerifier(vcfg, chainAdapter{n}, blockSource{n.blocks}, heights, n.reg, n.log.With("component", "verifier")); err != nil {
+	if n.verif, err = verify.NewVerifier(vcfg, chainAdapter{n: n, validating: new(atomic.Bool)}, blockSource{n.blocks}, heights, n.reg, n.log.With("component", "verifier")); err != nil {
 		return err
 	}
 	if err := n.verif.Start(ctx); err != nil {

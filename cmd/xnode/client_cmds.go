@@ -257,12 +257,17 @@ func yesNo(b bool) string {
 }
 
 func newMembersCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "members",
-		Short: "Show the membership table with state and capacity",
+	var all bool
+	cmd := &cobra.Command{
+		Use:   "members [--all]",
+		Short: "Show the membership table with state and capacity (--all: observers too)",
 		Args:  exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return show(g, cmd.Context(), (*api.Client).Members, func(tw *tabwriter.Writer, ms []api.Member) {
+			fetch := (*api.Client).Members
+			if all {
+				fetch = (*api.Client).AllMembers
+			}
+			return show(g, cmd.Context(), fetch, func(tw *tabwriter.Writer, ms []api.Member) {
 				fmt.Fprintf(tw, "PEER\tSTATE\tCAPACITY\tUSED\tAPI\tLAST SEEN\n")
 				for _, m := range ms {
 					state := m.State
@@ -274,6 +279,8 @@ func newMembersCmd(g *globals) *cobra.Command {
 			})
 		},
 	}
+	cmd.Flags().BoolVar(&all, "all", false, "also list observers: peers that announce themselves but are not registered on chain, and hold no data")
+	return cmd
 }
 
 func human(n uint64) string {
@@ -307,6 +314,9 @@ func newStatusCmd(g *globals) *cobra.Command {
 				fmt.Fprintf(tw, "api\t%s\n", st.API)
 				fmt.Fprintf(tw, "chain\t%s at height %d%s\n", st.ChainID, st.Height, map[bool]string{true: " (catching up)"}[st.CatchingUp])
 				fmt.Fprintf(tw, "members\t%d live, replication %d\n", st.Members, st.Replication)
+				if st.Role != "" {
+					fmt.Fprintf(tw, "role\t%s\n", st.Role)
+				}
 				fmt.Fprintf(tw, "storage\t%d blocks, %s\n", st.Storage.Blocks, human(uint64(st.Storage.Bytes)))
 				fmt.Fprintf(tw, "version\t%s\n", st.Version)
 			})

@@ -182,6 +182,10 @@ func runNode(parent context.Context, g *globals, h overlay.Home, lf *listenFlags
 	if err := n.Start(ctx); err != nil {
 		return fmt.Errorf("start: %w", err)
 	}
+	if n.Observer() {
+		// A joined node holds no data until the chain admits it.
+		fmt.Fprintln(g.err, overlay.ObserverHint)
+	}
 	// The banner is for a person at a terminal; a log file or journal gets
 	// only the JSON lines ("node started" carries the same facts).
 	if isTerminal(g.err) {
