@@ -17,7 +17,7 @@ import (
 
 func newNSCmd(g *globals) *cobra.Command {
 	ns := &cobra.Command{Use: "ns", Short: "Namespaces: claim a name for this node's key"}
-	ns.AddCommand(&cobra.Command{
+	ns.AddCommand(withFrom(g, &cobra.Command{
 		Use:   "register NAME",
 		Short: "Claim a namespace for this node's operator key (first come, first served)",
 		Args:  exactArgs(1, "one NAME"),
@@ -42,8 +42,10 @@ func newNSCmd(g *globals) *cobra.Command {
 			fmt.Fprintf(g.out, "registered %s at height %d\n", args[0], res.Height)
 			return nil
 		},
-	})
+	}, nsRegisterSigned(g))) // --from: staking_cmds.go
 	ns.AddCommand(newNSShowCmd(g)) // verify_cmds.go
+	// allow, disallow: staking_cmds.go
+	ns.AddCommand(newNSPublisherCmd(g, true), newNSPublisherCmd(g, false))
 	return ns
 }
 
@@ -57,7 +59,7 @@ func splitRecordName(s string) (string, string, error) {
 }
 
 func newSubmitCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	return withFrom(g, &cobra.Command{
 		Use:   "submit NAMESPACE/KEY FILE|CID",
 		Short: "Store a file (or use a stored blob's CID) and commit a record for it; prints the height",
 		Args:  exactArgs(2, "NAMESPACE/KEY and a FILE or CID"),
@@ -97,7 +99,7 @@ func newSubmitCmd(g *globals) *cobra.Command {
 			fmt.Fprintf(g.out, "committed %s/%s → %s at height %d\n", ns, key, target, res.Height)
 			return nil
 		},
-	}
+	}, submitSigned(g)) // --from: staking_cmds.go
 }
 
 func newRecordCmd(g *globals) *cobra.Command {
