@@ -206,3 +206,35 @@ func badCompressed(t testing.TB, imm *iavl.ImmutableTree, key []byte) *cmtcrypto
 	c.Entries[0].GetNonexist().Left.Path[0] = int32(len(c.LookupInners) + 5)
 	return opsOf(t, key, p)
 }
+
+// FuzzCheckProof feeds arbitrary proof bytes for a key of a real tree:
+// CheckProof must never panic, and may accept only the true statement.
+func FuzzCheckProof(f *testing.F) {
+	imm := memTree(f, 200)
+	root := imm.Hash()
+	present, absent := recordKey(100), recordKey(101)
+	for _, k := range [][]byte{present, absent} {
+		f.Add(proofOps(f, imm, k).Ops[0].Data, k[len(k)-1]%2 == 1)
+		f.Add(compressed(f, imm, k).Ops[0].Data, k[len(k)-1]%2 == 1)
+	}
+	truth, err := imm.Get(present)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, data []byte, askAbsent bool) {
+		key, value := present, []byte("forged value")
+		if askAbsent {
+			key, value = absent, nil
+		}
+		ops := &cmtcrypto.ProofOps{Ops: []cmtcrypto.ProofOp{{Type: light.ProofOpType, Key: key, Data: data}}}
+		if err := light.CheckProof(ops, key, value, root); err == nil && !askAbsent {
+			t.Fatalf("a forged value was accepted")
+		}
+		// Claiming the present key absent is never accepted.
+		ops.Ops[0].Key = present
+		if light.CheckProof(ops, present, nil, root) == nil {
+			t.Fatalf("a present key was proven absent")
+		}
+		_ = light.CheckProof(ops, present, truth, root)
+	})
+}
