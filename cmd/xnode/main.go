@@ -80,7 +80,7 @@ Start a single-node dev network with "xnode start", then try "xnode put FILE".`,
 		newInitCmd(g), newStartCmd(g), newJoinCmd(g),
 		newPutCmd(g), newGetCmd(g), newLocateCmd(g),
 		newMembersCmd(g), newStatusCmd(g),
-		newNSCmd(g), newSubmitCmd(g), newRecordCmd(g), newTxCmd(g), newTxCmd(g), newParamsCmd(g),
+		newNSCmd(g), newSubmitCmd(g), newRecordCmd(g), newTxCmd(g), newParamsCmd(g),
 		newLocalnetCmd(g), newVersionCmd(g), newExportGenesisCmd(g),
 		newKeysCmd(g), newAccountCmd(g), newSendCmd(g), newValidatorCmd(g), newValidatorsCmd(g), newNodeCmd(g),
 	)
