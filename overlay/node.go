@@ -33,6 +33,7 @@ import (
 	"github.com/xnode/xnode/dht"
 	"github.com/xnode/xnode/gossip"
 	"github.com/xnode/xnode/overlay/transfer"
+	"github.com/xnode/xnode/restore"
 	"github.com/xnode/xnode/storage"
 	"github.com/xnode/xnode/verify"
 )
@@ -97,6 +98,7 @@ type Node struct {
 	chain   *consensus.Node
 	blocks  *blocks
 	repair  *repairer
+	restore *restore.Restorer
 	verif   *verify.Verifier
 	admit   *admission.Watcher
 	scrub   *verify.Scrubber
@@ -195,10 +197,14 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	scfg.TentativeGrace = n.cfg.Storage.TentativeGrace.D()
 	scfg.GCInterval = n.cfg.Storage.GCInterval.D()
 	scfg.Now = n.tune.StorageNow
+	scfg.OnDamage = n.damaged
 	if n.store, err = storage.Open(scfg, n.reg, n.log.With("component", "storage")); err != nil {
 		return err
 	}
 	n.onClose(n.store.Close)
+	if err := n.newRestorer(); err != nil { // before the store's verification pass reports
+		return err
+	}
 	if err := n.store.Start(runCtx); err != nil {
 		return err
 	}
@@ -309,6 +315,10 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		return err
 	}
 	n.goRun(func() { n.repair.run(runCtx) })
+	if err := n.restore.Start(runCtx); err != nil {
+		return err
+	}
+	n.onClose(n.restore.Close)
 	n.goRun(func() { n.watchMembers(runCtx) })
 	// Runs before the membership closes (closers run in reverse).
 	n.onClose(func() error { n.savePeers(); return nil })

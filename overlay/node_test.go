@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
 	"github.com/ipfs/go-cid"
 
 	"github.com/xnode/xnode"
@@ -233,23 +232,15 @@ func TestSingleNodeBadInput(t *testing.T) {
 	}
 }
 
+// flipByte inverts a byte in the middle of c's bytes in the store's file on
+// disk, as a disk fault would.
 func flipByte(t *testing.T, s *storage.Store, c cidT) {
 	t.Helper()
-	err := s.DB().Update(func(txn *badger.Txn) error {
-		item, err := txn.Get(storage.BlockKey(c))
-		if err != nil {
-			return err
-		}
-		v, err := item.ValueCopy(nil)
-		if err != nil {
-			return err
-		}
-		v[len(v)/2] ^= 0xff
-		return txn.Set(storage.BlockKey(c), v)
-	})
+	path, off, n, err := s.Locate(context.Background(), c)
 	if err != nil {
 		t.Fatalf("flip a byte of %s: %v", c, err)
 	}
+	tu.FlipByteAt(t, path, off+int64(n/2))
 }
 
 func metricValue(t *testing.T, n *overlay.Node, name string) float64 {

@@ -9,6 +9,10 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/xnode/xnode/block"
+	"github.com/xnode/xnode/restore"
+	"github.com/xnode/xnode/storage"
 )
 
 // repairer re-replicates and rebalances the blocks this node holds
@@ -256,3 +260,26 @@ func (r *repairer) repairBatch(ctx context.Context, v view, batch []localEntry, 
 	st.Bytes += bytes.Load()
 	return nil
 }
+
+// newRestorer makes the restorer, which fetches again from another owner
+// every block the local store drops as damaged (see package restore). The
+// store reports to damaged; the fetch path is the node's, read when a fetch
+// runs, since the block paths start after the store.
+func (n *Node) newRestorer() (err error) {
+	fetch := fetchFunc(func(ctx context.Context, c cid.Cid) (block.Block, error) { return n.blocks.fetch(ctx, c) })
+	n.restore, err = restore.New(restore.DefaultConfig(), n.store, fetch, n.reg, n.log.With("component", "restore"))
+	return err
+}
+
+// damaged is the store's report of a copy it dropped as damaged. A
+// tentative copy belonged to an upload still placing it, or to an orphan:
+// that upload's confirm fails and it places the block again.
+func (n *Node) damaged(d storage.Damage) {
+	if n.restore != nil && !d.Tentative {
+		n.restore.Report(d.CID)
+	}
+}
+
+type fetchFunc func(ctx context.Context, c cid.Cid) (block.Block, error)
+
+func (f fetchFunc) FetchBlock(ctx context.Context, c cid.Cid) (block.Block, error) { return f(ctx, c) }

@@ -38,7 +38,7 @@ type Config struct {
 	// acknowledges it has little left to write. It never acknowledges
 	// anything. Default 16 MiB; 0 turns it off.
 	WriteBehind int64
-	// DropWritten has the store's loop drop the value-log pages of written
+	// DropWritten has the store's loop drop the segment pages of written
 	// blocks from the page cache once they are synced, at most every
 	// WriteBehind bytes (Linux; needs WriteBehind and SyncWrites). Default
 	// true. A block store writes far more than it reads straight back, and
@@ -60,8 +60,8 @@ type Config struct {
 	GCInterval time.Duration
 
 	// MemTableSize is the size of one badger memtable in bytes. Default
-	// 16 MiB (badger: 64 MiB). Chunks live in the value log, so a memtable
-	// holds only keys, sizes and value pointers (~100 bytes a block): 16 MiB
+	// 16 MiB (badger: 64 MiB). Chunks live in segment files, so a memtable
+	// holds only keys, sizes and locations (~100 bytes a block): 16 MiB
 	// is ~150k blocks between flushes. Badger caps one transaction at 15% of
 	// it, which is why it may not go below 4 MiB.
 	MemTableSize int64
@@ -83,7 +83,7 @@ type Config struct {
 	// blocks. Default 8 MiB (badger: 256 MiB). The LSM tree holds only keys
 	// and metadata, and tables are uncompressed and memory-mapped, so the
 	// cache mostly saves re-decoding hot index blocks; chunk reads never
-	// touch it (they are value-log reads).
+	// touch it (they are segment reads).
 	BlockCacheSize int64
 	// IndexCacheSize bounds in bytes the memory held by table indexes and
 	// bloom filters. Default 8 MiB. 0 means badger keeps every index in
@@ -92,19 +92,44 @@ type Config struct {
 	// index from the mmapped table.
 	IndexCacheSize int64
 	// ValueLogFileSize is the size in bytes at which badger starts a new
-	// value-log file. Default 256 MiB (badger: 1 GiB). Value-log GC rewrites
+	// value-log file. Default 256 MiB (badger: 1 GiB). Block bytes now live
+	// in segments (SegmentFileSize); badger's value log holds only those of
+	// a home written before them (see doc.go). Value-log GC rewrites
 	// a whole file at a time, so smaller files reclaim space from deleted
 	// blocks with less copying; the cost is one open file per 256 MiB stored
 	// (Go raises the soft open-file limit to the hard limit at start). It
 	// must hold the largest block (4 MiB) and stay under 2 GiB.
 	ValueLogFileSize int64
-	// ValueThreshold is the value size in bytes from which a value goes to
-	// the value log instead of the LSM tree. Default 1 KiB: every real chunk
-	// (1 MiB by default) and most manifests go to the value log, so the LSM
-	// tree stays small (cheap compactions, small memtables) while tiny blocks
-	// and the metadata keys stay inline. Badger allows at most 1 MiB and at
-	// most 15% of MemTableSize.
+	// ValueThreshold is the value size in bytes from which a badger value
+	// goes to the value log instead of the LSM tree. Default 1 KiB. Every
+	// index value is a few bytes and stays in the LSM tree; only the inline
+	// block bytes of an InMemory store or an old home are large enough to
+	// reach the value log. Badger allows at most 1 MiB and at most 15% of
+	// MemTableSize.
 	ValueThreshold int64
+
+	// SegmentFileSize is the size in bytes at which the store starts a new
+	// segment file for block bytes (see doc.go, "Layout"). Default 256 MiB.
+	// Compaction rewrites a whole segment at a time, so smaller files
+	// reclaim space from deleted blocks with less copying; the cost is one
+	// open file per segment. It must hold the largest block (4 MiB) with its
+	// record header.
+	SegmentFileSize int64
+	// VerifyOnStart has Start read every stored block once, in the
+	// background, and check it against its CID, so that a copy damaged
+	// while the node was down (a flipped byte, a torn write at a crash, a
+	// truncated file) is found, dropped and reported to OnDamage at once
+	// rather than at the next read or scrub. Default true. The pass reads at
+	// disk speed and leaves no page cached.
+	VerifyOnStart bool
+
+	// OnDamage, when set, is called once for every stored copy found
+	// damaged (bytes that no longer match the CID, or that cannot be read
+	// back whole) and dropped, by a read or by the verification pass, so
+	// that the caller can fetch it again from another owner. It is called
+	// from the goroutine that found the damage and must not block or call
+	// back into the store.
+	OnDamage func(Damage) `toml:"-"`
 
 	// Now is the clock GC uses to age tentative blocks. nil means time.Now;
 	// tests set it to age blocks without waiting.
@@ -124,6 +149,7 @@ const (
 	DefaultIndexCacheSize     = 8 << 20
 	DefaultValueLogFileSize   = 256 << 20
 	DefaultValueThreshold     = 1 << 10
+	DefaultSegmentFileSize    = 256 << 20
 )
 
 // Bounds checked by Validate.
@@ -131,7 +157,11 @@ const (
 	minMemTableSize     = 4 << 20
 	maxValueThreshold   = 1 << 20 // badger's limit
 	maxValueLogFileSize = 2<<30 - 1
-	l0StallTables       = 15 // badger's NumLevelZeroTablesStall default
+	maxSegmentFileSize  = 1 << 40
+	// minSegmentFileSize holds the largest block's record: data, header
+	// and a CID (well under 128 bytes).
+	minSegmentFileSize = block.MaxChunkSize + 4096
+	l0StallTables      = 15 // badger's NumLevelZeroTablesStall default
 )
 
 // DefaultConfig returns the default configuration for a store in dir.
@@ -151,6 +181,8 @@ func DefaultConfig(dir string) Config {
 		IndexCacheSize:     DefaultIndexCacheSize,
 		ValueLogFileSize:   DefaultValueLogFileSize,
 		ValueThreshold:     DefaultValueThreshold,
+		SegmentFileSize:    DefaultSegmentFileSize,
+		VerifyOnStart:      true,
 	}
 }
 
@@ -189,6 +221,8 @@ func (c Config) Validate() error {
 		return bad("ValueThreshold", c.ValueThreshold, fmt.Sprintf("must be in [1, %d]", maxValueThreshold))
 	case c.ValueThreshold > c.MemTableSize*15/100:
 		return bad("ValueThreshold", c.ValueThreshold, fmt.Sprintf("must be at most 15%% of MemTableSize (%d)", c.MemTableSize*15/100))
+	case !c.InMemory && (c.SegmentFileSize < minSegmentFileSize || c.SegmentFileSize > maxSegmentFileSize):
+		return bad("SegmentFileSize", c.SegmentFileSize, fmt.Sprintf("must be in [%d, %d]", minSegmentFileSize, maxSegmentFileSize))
 	}
 	return nil
 }

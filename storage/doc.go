@@ -1,6 +1,8 @@
-// Package storage is the node's local block store: chunks and manifests kept
-// in a badger v4 database under <home>/data/blocks, with the local index that
-// repair walks. It is local only: no network, no membership, no placement.
+// Package storage is the node's local block store under <home>/data/blocks:
+// block bytes in append-only segment files the store manages, and a badger
+// v4 database holding the index (where each block is, its size, whether it
+// is tentative) that repair walks. It is local only: no network, no
+// membership, no placement.
 //
 // # Integrity
 //
@@ -8,14 +10,64 @@
 // a mismatch and stores nothing) and on the way out (Get drops a copy whose
 // bytes no longer match, counts it, logs it and returns an error wrapping
 // block.ErrMismatch, which is xnode.ErrIntegrity). Wrong bytes are never
-// returned (DESIGN.md, "Resources", a contract).
+// returned (DESIGN.md, "Resources", a contract). A copy that cannot be read
+// back whole (a truncated or missing segment) is damaged in the same way.
+//
+// A corrupted byte on disk costs at most the block it is in (DESIGN.md,
+// the same contract). Each damaged copy is dropped and reported to
+// Config.OnDamage, so that the node fetches it again from another owner at
+// once (package restore), and counted in xnode_storage_damaged_blocks_total.
+// With Config.VerifyOnStart (the default) Start reads every block once in
+// the background (VerifyAll), so that damage done while the node was down is
+// found within seconds of a restart, not at the next read or hourly scrub.
+//
+// # Why segment files, not badger's value log
+//
+// Until this layout, block bytes were badger values in its value log. When
+// badger opens, it replays the newest value-log file to find where it ends,
+// and the first entry whose checksum fails ends it: badger truncates the
+// file there. One flipped byte inside one block therefore cut off every
+// block written after it in that file (up to 256 MiB of them), while the
+// index still pointed at them ("Unable to read ... ErrEOF"), and nothing
+// noticed until a read or the scrub. Badger has no option that stops this
+// (badger v4.9.6, value.go, valueLog.open): ReadOnly skips the truncation
+// but cannot write; WithVerifyValueChecksum only checks values as they are
+// read; a ValueThreshold above the chunk size would put chunks in the LSM
+// tree, whose write-ahead log (the memtable's .mem file) is replayed and
+// truncated the same way, and whose compactions would rewrite every chunk
+// several times (badger caps the threshold at 1 MiB anyway, and chunks go
+// up to 4 MiB).
+//
+// So the store keeps block bytes itself. A segment is written only by
+// appending, and a block is found by the offset the index gives, never by
+// parsing the segment: nothing is replayed at open, and a bad byte in one
+// record, its header included, cannot make another record unreadable. The
+// CID check of every read is the checksum. The write path does no more than
+// before (one pwrite of the bytes where badger copied them into its map,
+// plus a small index entry), and it gives up badger's value-log buffer, grown
+// afresh for every write; see BENCHMARKS.md, issue 21, for the put and get
+// figures before and after.
+//
+// What badger still holds is the index, tiny next to the blocks: about 100
+// bytes a block. Its own write-ahead log can still be truncated at a damaged
+// entry on open, which loses the index entries after it in the unflushed
+// memtable; those blocks' bytes stay in their segment, unreferenced, and the
+// other owners' next repair pass, finding this node without them, places
+// them on it again. Each record's
+// header (CID, length, checksum) is there so that a later tool can re-index
+// segments without the index.
 //
 // # Durability
 //
 // With Config.SyncWrites (the default) every write that acknowledges data —
 // a non-tentative Put or PutMany, and Confirm — returns only after the store
-// is fsynced (badger's DB.Sync covers the value log and the memtable's WAL),
-// so "durably stored" in the placement contract holds when it returns nil.
+// is fsynced (the segments written since the last sync first, then badger's
+// DB.Sync for the index), so "durably stored" in the placement contract
+// holds when it returns nil. The bytes reach a segment before the index
+// entry that points at them is committed; an index entry that reaches the
+// disk before its bytes (badger may flush a memtable at any time) points at
+// a short or unwritten record after a crash, which the verification pass
+// finds damaged and reports.
 // Tentative Puts, the blocks of an upload in progress, are written but not
 // synced: the upload is acknowledged only after Confirm, which syncs once for
 // all of them. Concurrent syncs coalesce in the kernel. Once Config.WriteBehind
@@ -35,47 +87,85 @@
 // confirmed block never goes back to tentative (a later tentative Put of it
 // changes nothing), and a non-tentative Put confirms.
 //
-// # Key layout
+// # Layout
 //
-// One badger database holds three key spaces; <cid> is the CID's binary form.
+// <home>/data/blocks is badger's directory, and segments/ in it holds the
+// segment files, NNNNNNNN.seg, each at most Config.SegmentFileSize (256 MiB).
+// A segment record is a header (magic, checksum, lengths, the CID) and the
+// block's bytes (see segments.go). Appends go to the newest segment, from
+// its end, also after a restart: a torn record at the end of a crashed write
+// is left behind as garbage, never parsed.
 //
-//	b/<cid>  block bytes. Values of at least Config.ValueThreshold bytes (every
-//	         1 MiB chunk) live in the value log; the LSM tree holds a pointer.
-//	s/<cid>  uvarint block size. Present exactly when b/<cid> is: it is what
-//	         Has, Size, ForEach and the usage recount read, so none of them
-//	         touches the value log.
+// Badger holds these key spaces; <cid> is the CID's binary form.
+//
+//	l/<cid>  where the bytes are: uvarint segment, offset of the data, length.
+//	s/<cid>  uvarint block size. Present exactly when the block is held: it
+//	         is what Has, Size, ForEach and the usage recount read, so none
+//	         of them touches the bytes.
 //	t/<cid>  8-byte big-endian unix nanoseconds: since when the block has been
 //	         tentative. Absent for a confirmed block; deleted by Confirm.
+//	b/<cid>  block bytes kept in badger itself, in place of l/: an InMemory
+//	         store's (tests), and those of blocks written before segment
+//	         files, which a home from before keeps reading (README, "Block
+//	         storage format"). Get reads b/ first when it is present.
 //
-// The three keys of a block change together in one transaction. Badger's
-// conflict detection keeps concurrent writers of the same CID honest (a
-// conflicting transaction is retried), which is what keeps Usage exact.
+// The keys of a block change together in one transaction. Badger's conflict
+// detection keeps concurrent writers of the same CID honest (a conflicting
+// transaction is retried), which is what keeps Usage exact. A block's bytes
+// are appended at most once per Put, however often its transaction is rerun.
+//
+// # Compaction
+//
+// Deleting a block deletes its index keys; its record stays in its segment
+// as garbage. The store counts each segment's live bytes, and GC rewrites a
+// sealed segment once less than half of it is live: each live block is read,
+// checked against its CID (a damaged one is dropped and reported, not
+// copied), appended to the newest segment, and re-pointed in the index,
+// unless it was deleted or stored again meanwhile; then the new copies are
+// synced and the old file is removed. A read that raced with the removal
+// looks its block up again. xnode_storage_compacted_segments_total counts
+// removed segments.
+//
+// # Badger options
+//
+// Badger's options come from Config (config.go documents each): small
+// memtables, caches and level-0 table counts so that an idle node stays
+// small (the index is small), no compression, one version per key, conflict
+// detection on, and badger's own SyncWrites off, because the store syncs
+// when it acknowledges. ValueThreshold and ValueLogFileSize now matter only
+// for the inline b/ values of an old home; every index value is far under
+// the threshold and stays in the LSM tree.
 //
 // # Memory
 //
 // The badger knobs in Config are sized for a small idle footprint (see
-// config.go). Badger v4 reads and writes the value log through shared memory
-// maps, so chunks that went through the store stay counted in the process's
-// RSS as mapped file pages (RssFile) until the kernel reclaims them; every
-// 30 s the GC loop advises those mappings away (MADV_DONTNEED, Linux only),
-// which leaves the pages in the page cache and the data untouched but stops
-// an idle node from looking as large as its recent traffic.
+// config.go). Segments are read and written with pread and pwrite, never
+// mapped, so blocks that went through the store do not count in the
+// process's RSS. Badger maps its value log, which now holds only the blocks
+// of an old home; every 30 s the GC loop advises those mappings away
+// (MADV_DONTNEED, Linux only), which leaves the pages in the page cache and
+// the data untouched but stops an idle node from looking as large as its
+// recent traffic.
 //
 // Written blocks also leave the page cache once synced (Config.DropWritten,
-// Linux only): every WriteBehind bytes the loop syncs and drops the pages
-// written since its last pass (posix_fadvise DONTNEED), up to the value log's
-// write head, which it finds as the file's first hole. Pages cached by reads
-// stay. Without this the page cache grows by every byte written, and each
-// write takes pages from free memory; on a virtual machine that reports free
-// memory to its host, each such page is faulted in from the host again, which
-// made writes several times slower once a few hundred MiB had gone through.
+// Linux only): every WriteBehind bytes the loop syncs and drops the segment
+// pages written since its last pass (posix_fadvise DONTNEED), up to the
+// page being written. Pages cached by reads before that stay. Without this
+// the page cache grows by every byte written, and each write takes pages
+// from free memory; on a virtual machine that reports free memory to its
+// host, each such page is faulted in from the host again, which made writes
+// several times slower once a few hundred MiB had gone through. The
+// verification pass drops the pages it reads, so that it does not fill the
+// page cache with the whole store.
 //
 // # Concurrency and lifecycle
 //
-// A Store is safe for concurrent use. Open opens badger and recounts usage
-// from the s/ keys but starts no goroutine of ours; Start runs the periodic GC
-// loop; Close stops that loop, waits for it and closes badger. Close is
-// idempotent; calls after Close return ErrClosed.
+// A Store is safe for concurrent use. Open opens badger and the segments and
+// recounts usage from the index but starts no goroutine of ours; Start runs
+// the periodic GC loop and the verification pass; Close stops them, waits
+// for them and closes badger and the segments. Close is idempotent; calls
+// after Close return ErrClosed. Config.OnDamage is called from whichever
+// goroutine found the damage.
 //
 // storage imports only the root xnode package and block from this project; it
 // must not import any sibling that does I/O (overlay, gossip, dht, ...).

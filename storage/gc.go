@@ -29,7 +29,8 @@ const (
 )
 
 // GC removes tentative blocks older than Config.TentativeGrace (the orphans of
-// aborted uploads), then lets badger reclaim value-log space. It is safe to
+// aborted uploads), then compacts segments (see compact) and lets badger
+// reclaim value-log space. It is safe to
 // call concurrently with everything else; a block confirmed while GC runs is
 // kept.
 func (s *Store) GC(ctx context.Context) (GCResult, error) {
@@ -71,6 +72,11 @@ func (s *Store) GC(ctx context.Context) (GCResult, error) {
 	if s.cfg.InMemory {
 		return res, nil
 	}
+	if err := s.compact(ctx); err != nil {
+		return res, err
+	}
+	// Blocks written before segment files still live in badger's value
+	// log, as may a large value of the index; badger reclaims it.
 	for range maxVlogRewrites {
 		if ctx.Err() != nil {
 			break
@@ -160,33 +166,20 @@ func (s *Store) gcLoop(ctx context.Context) {
 }
 
 // backgroundSync is a sync no caller waits for (see Config.WriteBehind),
-// followed by dropping the synced pages (Config.DropWritten) when enough
-// has been written since the last drop.
-//
-// It first unmaps the value log's resident pages (releaseMappedPages), which
-// keeps them, dirty, in the page cache. Writing back a page that is still
-// mapped means write-protecting it in this process, one TLB shootdown per
-// page across every core running the process; during a large upload those
-// interruptions cost more than the sync saves. Unmapped pages write back
-// without them. The final, acknowledging sync of an upload pays the same for
-// what is left, but by then the other cores are mostly idle. The kernel also
-// drops only unmapped pages.
+// followed by dropping the synced pages of segments (Config.DropWritten)
+// when enough has been written since the last drop. Segments are written
+// with pwrite, never mapped, so their pages write back without the TLB
+// shootdowns a mapped value log cost.
 func (s *Store) backgroundSync() error {
 	needSync := s.unsynced.Load() >= s.cfg.WriteBehind // else a sync since the ask (an upload's Confirm) covered it
-	needDrop := s.dropper != nil && s.undropped.Load() >= s.cfg.WriteBehind
+	needDrop := s.dropWritten && s.undropped.Load() >= s.cfg.WriteBehind
 	if !needSync && !needDrop {
 		return nil
 	}
 	var heads map[uint32]int64
 	if needDrop {
 		s.undropped.Store(0)
-		var err error
-		if heads, err = s.dropper.heads(); err != nil {
-			return fmt.Errorf("storage: drop written pages: %w", err)
-		}
-	}
-	if _, err := s.releaseMappedPages(); err != nil {
-		return err
+		heads = s.segs.dropHeads()
 	}
 	// A drop pass syncs too, so that every page it drops is clean: the
 	// kernel keeps dirty ones.
@@ -194,7 +187,7 @@ func (s *Store) backgroundSync() error {
 		return err
 	}
 	if needDrop {
-		n, err := s.dropper.drop(heads)
+		n, err := s.dropSegments(heads)
 		s.m.droppedBytes.Add(float64(n))
 		if err != nil {
 			return fmt.Errorf("storage: drop written pages: %w", err)
@@ -210,4 +203,14 @@ func (s *Store) syncBehind() error {
 	defer s.release()
 	s.m.backgroundSyncs.Inc()
 	return s.sync("background")
+}
+
+// dropSegments drops the synced pages of segments up to heads (see
+// Config.DropWritten).
+func (s *Store) dropSegments(heads map[uint32]int64) (int64, error) {
+	if err := s.acquire(); err != nil {
+		return 0, err
+	}
+	defer s.release()
+	return s.segs.dropWritten(heads)
 }

@@ -10,6 +10,7 @@ import (
 // Key prefixes; see the layout in doc.go.
 var (
 	prefixBlock     = []byte("b/")
+	prefixLocation  = []byte("l/")
 	prefixSize      = []byte("s/")
 	prefixTentative = []byte("t/")
 )
@@ -23,10 +24,11 @@ func key(prefix []byte, c cid.Cid) []byte {
 }
 
 func blockKey(c cid.Cid) []byte     { return key(prefixBlock, c) }
+func locationKey(c cid.Cid) []byte  { return key(prefixLocation, c) }
 func sizeKey(c cid.Cid) []byte      { return key(prefixSize, c) }
 func tentativeKey(c cid.Cid) []byte { return key(prefixTentative, c) }
 
-// cidOf decodes the CID from a key of any of the three spaces.
+// cidOf decodes the CID from a key of any of the key spaces.
 func cidOf(k []byte) (cid.Cid, error) {
 	if len(k) <= prefixLen {
 		return cid.Undef, fmt.Errorf("storage: short key %q", k)

@@ -13,6 +13,8 @@ type metrics struct {
 	gcRemoved         prometheus.Counter
 	backgroundSyncs   prometheus.Counter
 	droppedBytes      prometheus.Counter
+	damaged           prometheus.Counter
+	compacted         prometheus.Counter
 }
 
 // newMetrics makes the store's metrics and registers them on reg (nil: the
@@ -33,7 +35,15 @@ func newMetrics(reg prometheus.Registerer, s *Store) (*metrics, error) {
 		}),
 		droppedBytes: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "xnode_storage_dropped_page_bytes_total",
-			Help: "Bytes of written value-log pages that left the page cache once synced.",
+			Help: "Bytes of written segment pages that left the page cache once synced.",
+		}),
+		damaged: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "xnode_storage_damaged_blocks_total",
+			Help: "Stored copies found damaged (bytes that no longer match their CID, or unreadable) and dropped, by reads, the verification pass after start, or compaction.",
+		}),
+		compacted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "xnode_storage_compacted_segments_total",
+			Help: "Segment files removed by compaction once their live blocks were rewritten elsewhere.",
 		}),
 	}
 	err := promreg.Register(reg,
@@ -49,6 +59,8 @@ func newMetrics(reg prometheus.Registerer, s *Store) (*metrics, error) {
 		m.gcRemoved,
 		m.backgroundSyncs,
 		m.droppedBytes,
+		m.damaged,
+		m.compacted,
 	)
 	if err != nil {
 		return nil, fmt.Errorf("storage: register metrics: %w", err)

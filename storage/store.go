@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"path/filepath"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -56,10 +57,14 @@ type Store struct {
 	// sync.
 	unsynced atomic.Int64
 	syncSoon chan struct{}
-	// undropped counts bytes written since the last pass of dropper
-	// (nil unless cfg.DropWritten applies), which runs on the same token.
-	undropped atomic.Int64
-	dropper   *pageDropper
+	// undropped counts bytes written since the last drop pass (when
+	// dropWritten), which runs on the same token.
+	undropped   atomic.Int64
+	dropWritten bool
+
+	// segs holds the block bytes (nil InMemory, where they stay in badger
+	// under b/ keys).
+	segs *segments
 
 	closed atomic.Bool
 	// ops is held shared by every operation that touches db and exclusively
@@ -89,17 +94,22 @@ func Open(cfg Config, reg prometheus.Registerer, log *slog.Logger) (*Store, erro
 	s := &Store{cfg: cfg, db: db, log: log, syncSoon: make(chan struct{}, 1)}
 	if !cfg.InMemory {
 		s.realDir = resolveDir(cfg.Dir)
-	}
-	if cfg.DropWritten && cfg.WriteBehind > 0 && cfg.SyncWrites && !cfg.InMemory {
-		if s.dropper, err = newPageDropper(cfg.Dir); err != nil {
-			return nil, errors.Join(fmt.Errorf("storage: open %s: %w", cfg.Dir, err), db.Close())
+		if s.segs, err = openSegments(filepath.Join(cfg.Dir, segmentDir), cfg.SegmentFileSize); err != nil {
+			return nil, errors.Join(fmt.Errorf("storage: open %s: segments: %w", cfg.Dir, err), db.Close())
 		}
 	}
-	if err := s.recount(); err != nil {
+	s.dropWritten = cfg.DropWritten && cfg.WriteBehind > 0 && cfg.SyncWrites && !cfg.InMemory
+	fail := func(err error) (*Store, error) {
+		if s.segs != nil {
+			err = errors.Join(err, s.segs.close())
+		}
 		return nil, errors.Join(err, db.Close())
 	}
+	if err := s.recount(); err != nil {
+		return fail(err)
+	}
 	if s.m, err = newMetrics(reg, s); err != nil {
-		return nil, errors.Join(err, db.Close())
+		return fail(err)
 	}
 	u := s.Usage()
 	log.Debug("block store open", "dir", cfg.Dir, "blocks", u.Blocks, "bytes", u.Bytes)
@@ -108,7 +118,9 @@ func Open(cfg Config, reg prometheus.Registerer, log *slog.Logger) (*Store, erro
 
 // Start runs the periodic loop (GC every Config.GCInterval, release of mapped
 // value-log pages every 30 s, background syncs asked for by
-// Config.WriteBehind) until ctx ends or Close is called.
+// Config.WriteBehind) until ctx ends or Close is called, and, with
+// Config.VerifyOnStart, one verification pass over every block (VerifyAll)
+// beside it.
 func (s *Store) Start(ctx context.Context) error {
 	s.life.Lock()
 	defer s.life.Unlock()
@@ -122,6 +134,13 @@ func (s *Store) Start(ctx context.Context) error {
 	ctx, s.cancel = context.WithCancel(ctx)
 	s.wg.Add(1)
 	go s.gcLoop(ctx)
+	if s.cfg.VerifyOnStart {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.verifyOnStart(ctx)
+		}()
+	}
 	return nil
 }
 
@@ -140,7 +159,11 @@ func (s *Store) Close() error {
 	s.wg.Wait()
 	s.ops.Lock()
 	defer s.ops.Unlock()
-	if err := s.db.Close(); err != nil {
+	err := s.db.Close()
+	if s.segs != nil {
+		err = errors.Join(err, s.segs.close())
+	}
+	if err != nil {
 		return fmt.Errorf("storage: close: %w", err)
 	}
 	return nil
@@ -163,8 +186,10 @@ func (s *Store) release() { s.ops.RUnlock() }
 func (s *Store) DB() *badger.DB { return s.db }
 
 // BlockKey returns the badger key under which block c's bytes are stored
-// (see the layout in doc.go), for tests and tools that work through DB, such
-// as one that flips a stored byte to test integrity checks.
+// inline (see the layout in doc.go: an InMemory store, and blocks written
+// before segment files), for tests and tools that work through DB, such as
+// one that flips a stored byte to test integrity checks. Bytes set under it
+// are what Get reads, even for a block whose copy is in a segment.
 func BlockKey(c cid.Cid) []byte { return blockKey(c) }
 
 // Usage returns the store's block count and bytes. It is O(1).
@@ -249,7 +274,7 @@ func (s *Store) wrote(n int64, synced bool) {
 	if !synced {
 		due = s.unsynced.Add(n) >= s.cfg.WriteBehind
 	}
-	if s.dropper != nil && s.undropped.Add(n) >= s.cfg.WriteBehind {
+	if s.dropWritten && s.undropped.Add(n) >= s.cfg.WriteBehind {
 		due = true
 	}
 	if due {
@@ -263,19 +288,15 @@ func (s *Store) wrote(n int64, synced bool) {
 // commitGroup stores the blocks of a batch of writes in as few transactions
 // as badger takes (see writeGroup), and gives every write the outcome.
 func (s *Store) commitGroup(batch []*groupWrite) {
-	type item struct {
-		b         block.Block
-		tentative bool
-	}
-	var items []item
+	var items []putItem
 	for _, w := range batch {
 		for _, b := range w.bs {
-			items = append(items, item{b, w.tentative})
+			items = append(items, putItem{b: b, tentative: w.tentative})
 		}
 	}
 	now := s.cfg.now().UnixNano()
 	d, err := s.update(len(items), func(txn *badger.Txn, i int, d *delta) error {
-		return putOne(txn, items[i].b, items[i].tentative, now, d)
+		return s.putOne(txn, &items[i], now, d)
 	})
 	s.apply(d)
 	for _, w := range batch {
@@ -291,22 +312,53 @@ func (s *Store) sync(op string) error {
 	// Writes that land while the sync runs may go uncounted; the counter
 	// only paces background syncs.
 	s.unsynced.Store(0)
+	// Block bytes first, then the index that points at them.
+	if s.segs != nil {
+		if err := s.segs.sync(); err != nil {
+			return fmt.Errorf("storage: %s: %w", op, err)
+		}
+	}
 	if err := s.db.Sync(); err != nil {
 		return fmt.Errorf("storage: %s: sync: %w", op, err)
 	}
 	return nil
 }
 
-func putOne(txn *badger.Txn, b block.Block, tentative bool, now int64, d *delta) error {
+// putItem is one block of a group commit. Its bytes are appended to a
+// segment at most once, even when the transaction is run again after a
+// conflict or cut in parts.
+type putItem struct {
+	b         block.Block
+	tentative bool
+	loc       location
+	placed    bool
+}
+
+func (s *Store) putOne(txn *badger.Txn, it *putItem, now int64, d *delta) error {
+	b, tentative := it.b, it.tentative
 	st, err := readState(txn, b.CID)
 	if err != nil {
 		return err
 	}
 	tk := tentativeKey(b.CID)
 	switch {
-	case !st.exists:
-		if err := txn.Set(blockKey(b.CID), b.Data); err != nil {
+	case !st.exists && s.segs != nil:
+		if !it.placed {
+			if it.loc, err = s.segs.append(b.CID, b.Data); err != nil {
+				return err
+			}
+			it.placed = true
+		}
+		if err := txn.Set(locationKey(b.CID), it.loc.encode()); err != nil {
 			return err
+		}
+		d.addLive(it.loc.seg, int64(it.loc.n))
+		fallthrough
+	case !st.exists:
+		if s.segs == nil {
+			if err := txn.Set(blockKey(b.CID), b.Data); err != nil {
+				return err
+			}
 		}
 		if err := txn.Set(sizeKey(b.CID), encodeSize(len(b.Data))); err != nil {
 			return err
@@ -451,10 +503,12 @@ func (s *Store) Abandon(ctx context.Context, cids []cid.Cid) (int, error) {
 }
 
 // Get returns the block named c after checking its bytes against c. A stored
-// copy that does not match is deleted, counted in
-// xnode_storage_integrity_failures_total and logged, and Get returns an error
-// wrapping block.ErrMismatch (xnode.ErrIntegrity): wrong bytes are never
-// returned. A block not held gives ErrNotFound.
+// copy that does not match, or that cannot be read back whole, is damaged:
+// it is deleted, counted in xnode_storage_integrity_failures_total and
+// xnode_storage_damaged_blocks_total, logged and reported to
+// Config.OnDamage, and Get returns an error wrapping xnode.ErrIntegrity
+// (block.ErrMismatch for wrong bytes): wrong bytes are never returned. A
+// block not held gives ErrNotFound.
 func (s *Store) Get(ctx context.Context, c cid.Cid) (block.Block, error) {
 	if err := ctx.Err(); err != nil {
 		return block.Block{}, fmt.Errorf("storage: get: %w", err)
@@ -466,45 +520,114 @@ func (s *Store) Get(ctx context.Context, c cid.Cid) (block.Block, error) {
 		return block.Block{}, err
 	}
 	defer s.release()
-	var (
-		data    []byte
-		version uint64
-	)
-	err := s.db.View(func(txn *badger.Txn) error {
-		item, err := txn.Get(blockKey(c))
-		if err != nil {
-			return err
-		}
-		version = item.Version()
-		data, err = item.ValueCopy(nil)
-		return err
-	})
-	switch {
-	case errors.Is(err, badger.ErrKeyNotFound):
-		return block.Block{}, fmt.Errorf("%w: %s", ErrNotFound, c)
-	case err != nil:
-		return block.Block{}, fmt.Errorf("storage: get %s: %w", c, err)
-	}
-	if verr := block.Verify(c, data); verr != nil {
-		s.m.integrityFailures.Inc()
-		derr := s.dropCorrupt(c, version)
-		s.log.Error("dropped a stored block whose bytes do not match its CID", "cid", c, "size", len(data), "drop_err", derr)
-		return block.Block{}, fmt.Errorf("storage: get: %w", verr)
+	data, err := s.get(c, false)
+	if err != nil {
+		return block.Block{}, err
 	}
 	return block.Block{CID: c, Data: data}, nil
 }
 
-// dropCorrupt deletes the copy of c read at version, unless it has been
+// copyRef is where the copy of a block that a read found lives: the index
+// key that holds its bytes (b/) or their location (l/), and that key's
+// version, so that a damaged copy is deleted only if it is still the one
+// read.
+type copyRef struct {
+	key       []byte
+	version   uint64
+	loc       location
+	inSegment bool
+	tentative bool // set once found damaged
+}
+
+// get reads c and checks it (see Get). forget drops the pages read from the
+// page cache (the verification pass). Callers hold ops.
+func (s *Store) get(c cid.Cid, forget bool) ([]byte, error) {
+	for attempt := 0; ; attempt++ {
+		var (
+			ref  copyRef
+			data []byte
+			rerr error // the copy is there but unreadable
+		)
+		err := s.db.View(func(txn *badger.Txn) error {
+			// Inline bytes first: an InMemory store's, and those of blocks
+			// written before segment files.
+			item, err := txn.Get(blockKey(c))
+			switch {
+			case err == nil:
+				ref.key, ref.version = blockKey(c), item.Version()
+				data, rerr = item.ValueCopy(nil)
+				return nil
+			case !errors.Is(err, badger.ErrKeyNotFound):
+				return err
+			}
+			item, err = txn.Get(locationKey(c))
+			if err != nil {
+				return err
+			}
+			ref.key, ref.version, ref.inSegment = locationKey(c), item.Version(), true
+			return item.Value(func(v []byte) (err error) {
+				ref.loc, err = decodeLocation(v)
+				if err != nil {
+					rerr, err = err, nil
+				}
+				return err
+			})
+		})
+		switch {
+		case errors.Is(err, badger.ErrKeyNotFound):
+			return nil, fmt.Errorf("%w: %s", ErrNotFound, c)
+		case err != nil:
+			return nil, fmt.Errorf("storage: get %s: %w", c, err)
+		}
+		if ref.inSegment && rerr == nil {
+			data, rerr = s.segs.read(ref.loc)
+			if errors.Is(rerr, errSegmentGone) && attempt == 0 {
+				continue // compaction moved it since the lookup
+			}
+			if forget {
+				s.segs.forget(ref.loc)
+			}
+		}
+		if rerr != nil {
+			s.damaged(c, ref, len(data), rerr)
+			return nil, fmt.Errorf("storage: get %s: %w: stored copy unreadable: %v", c, xnode.ErrIntegrity, rerr)
+		}
+		if verr := block.Verify(c, data); verr != nil {
+			s.damaged(c, ref, len(data), verr)
+			return nil, fmt.Errorf("storage: get: %w", verr)
+		}
+		return data, nil
+	}
+}
+
+// damaged handles a stored copy of c found damaged: it counts, drops and
+// logs it, and reports it to Config.OnDamage.
+func (s *Store) damaged(c cid.Cid, ref copyRef, size int, cause error) {
+	_ = s.db.View(func(txn *badger.Txn) error {
+		_, err := txn.Get(tentativeKey(c))
+		ref.tentative = err == nil
+		return nil
+	})
+	s.m.integrityFailures.Inc()
+	s.m.damaged.Inc()
+	derr := s.dropCorrupt(c, ref)
+	s.log.Error("dropped a damaged stored block", "cid", c, "size", size, "cause", cause, "drop_err", derr)
+	if s.cfg.OnDamage != nil && derr == nil {
+		s.cfg.OnDamage(Damage{CID: c, Tentative: ref.tentative, Cause: cause})
+	}
+}
+
+// dropCorrupt deletes the copy of c that ref names, unless it has been
 // replaced since (then the new copy is someone else's to judge).
-func (s *Store) dropCorrupt(c cid.Cid, version uint64) error {
+func (s *Store) dropCorrupt(c cid.Cid, ref copyRef) error {
 	d, err := s.update(1, func(txn *badger.Txn, _ int, d *delta) error {
-		item, err := txn.Get(blockKey(c))
+		item, err := txn.Get(ref.key)
 		switch {
 		case errors.Is(err, badger.ErrKeyNotFound):
 			return nil
 		case err != nil:
 			return err
-		case item.Version() != version:
+		case item.Version() != ref.version:
 			return nil
 		}
 		return deleteOne(txn, c, d)
@@ -639,10 +762,13 @@ func dropTentative(txn *badger.Txn, c cid.Cid, cutoff int64, d *delta) error {
 
 // deleteHeld removes the keys of c, held with state st.
 func deleteHeld(txn *badger.Txn, c cid.Cid, st blockState, d *delta) error {
-	for _, k := range [][]byte{blockKey(c), sizeKey(c), tentativeKey(c)} {
+	for _, k := range [][]byte{blockKey(c), locationKey(c), sizeKey(c), tentativeKey(c)} {
 		if err := txn.Delete(k); err != nil {
 			return err
 		}
+	}
+	if st.located {
+		d.addLive(st.loc.seg, -int64(st.loc.n))
 	}
 	d.blocks--
 	d.bytes -= int64(st.size)
@@ -739,6 +865,29 @@ func (s *Store) recount() error {
 	}
 	s.blocks.Store(blocks)
 	s.bytes.Store(bytes)
+	if s.segs == nil {
+		return nil
+	}
+	live := make(map[uint32]int64)
+	err = s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefixLocation})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			_ = it.Item().Value(func(v []byte) error {
+				if l, err := decodeLocation(v); err == nil {
+					live[l.seg] += int64(l.n)
+				}
+				return nil // a malformed one is found damaged when read
+			})
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("storage: recount segments: %w", err)
+	}
+	for _, sg := range s.segs.list() {
+		sg.live.Store(live[sg.id])
+	}
 	return nil
 }
 
@@ -748,6 +897,8 @@ type blockState struct {
 	size      int
 	tentative bool
 	since     int64 // unix nanos, when tentative
+	loc       location
+	located   bool // loc is set: the bytes are in a segment
 }
 
 func readState(txn *badger.Txn, c cid.Cid) (blockState, error) {
@@ -780,15 +931,58 @@ func readState(txn *badger.Txn, c cid.Cid) (blockState, error) {
 	case !errors.Is(err, badger.ErrKeyNotFound):
 		return st, err
 	}
+	if !st.exists {
+		return st, nil
+	}
+	item, err = txn.Get(locationKey(c))
+	switch {
+	case err == nil:
+		// A malformed location leaves located false: Get finds it damaged.
+		_ = item.Value(func(v []byte) error {
+			if l, err := decodeLocation(v); err == nil {
+				st.loc, st.located = l, true
+			}
+			return nil
+		})
+	case !errors.Is(err, badger.ErrKeyNotFound):
+		return st, err
+	}
 	return st, nil
 }
 
-// delta is what committed transactions changed in the usage counters.
-type delta struct{ blocks, bytes int64 }
+// delta is what committed transactions changed in the usage counters and
+// in the live bytes of segments.
+type delta struct {
+	blocks, bytes int64
+	live          map[uint32]int64
+}
+
+func (d *delta) addLive(seg uint32, n int64) {
+	if d.live == nil {
+		d.live = make(map[uint32]int64)
+	}
+	d.live[seg] += n
+}
+
+func (d *delta) add(o delta) {
+	d.blocks += o.blocks
+	d.bytes += o.bytes
+	for seg, n := range o.live {
+		d.addLive(seg, n)
+	}
+}
 
 func (s *Store) apply(d delta) {
 	s.blocks.Add(d.blocks)
 	s.bytes.Add(d.bytes)
+	if s.segs == nil {
+		return
+	}
+	for seg, n := range d.live {
+		if sg := s.segs.get(seg); sg != nil {
+			sg.live.Add(n)
+		}
+	}
 }
 
 // maxConflictRetries bounds how often update retries a transaction that lost
@@ -830,8 +1024,7 @@ func (s *Store) update(n int, op func(txn *badger.Txn, i int, d *delta) error) (
 			}
 			return total, err
 		}
-		total.blocks += d.blocks
-		total.bytes += d.bytes
+		total.add(d)
 		start, end, conflicts = end, n, 0
 	}
 	return total, nil

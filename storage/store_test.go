@@ -261,24 +261,15 @@ func TestPutRejectsMismatch(t *testing.T) {
 	wantUsage(t, s, 1, 1000)
 }
 
-// flipStoredByte corrupts the stored copy of c through the raw database, as a
-// disk fault would.
+// flipStoredByte corrupts the stored copy of c on disk, as a disk fault
+// would.
 func flipStoredByte(t *testing.T, s *Store, c cid.Cid, at int) {
 	t.Helper()
-	if err := s.DB().Update(func(txn *badger.Txn) error {
-		item, err := txn.Get(BlockKey(c))
-		if err != nil {
-			return err
-		}
-		v, err := item.ValueCopy(nil)
-		if err != nil {
-			return err
-		}
-		v[at] ^= 0x40
-		return txn.Set(BlockKey(c), v)
-	}); err != nil {
+	path, off, _, err := s.Locate(context.Background(), c)
+	if err != nil {
 		t.Fatal(err)
 	}
+	xtest.FlipByteAt(t, path, off+int64(at))
 }
 
 func TestGetDropsCorruptCopy(t *testing.T) {
@@ -643,13 +634,9 @@ func TestBadInput(t *testing.T) {
 	if err := s.Put(cctx, randBlock(t, 1), false); !errors.Is(err, context.Canceled) {
 		t.Errorf("put with a cancelled context: %v", err)
 	}
-	// A manifest block is stored like any other.
-	var m block.Manifest
-	m.Add(randBlock(t, 10))
-	mb, err := m.Block()
-	if err != nil {
-		t.Fatal(err)
-	}
+	// A blob's root block is stored like any other.
+	rootData := randBlock(t, 10).Data
+	mb := block.Block{CID: block.Sum(block.CodecManifest, rootData), Data: rootData}
 	if err := s.Put(ctx, mb, false); err != nil {
 		t.Fatal(err)
 	}
@@ -696,6 +683,7 @@ func TestConfigValidate(t *testing.T) {
 		"IndexCacheSize":     func(c *Config) { c.IndexCacheSize = -1 },
 		"ValueLogFileSize":   func(c *Config) { c.ValueLogFileSize = 1 << 20 },
 		"ValueThreshold":     func(c *Config) { c.ValueThreshold = 2 << 20 },
+		"SegmentFileSize":    func(c *Config) { c.SegmentFileSize = 1 << 20 },
 	} {
 		c := DefaultConfig("/x")
 		edit(&c)
