@@ -379,7 +379,13 @@ func classify(err error) error {
 		return ErrWitnessConflict
 	case errors.As(err, &lowPower):
 		return ErrInsufficientPower
-	case errors.As(err, &badHeader), errors.As(err, &invalid):
+	case errors.As(err, &invalid):
+		// ErrInvalidHeader does not unwrap its reason.
+		if errors.As(invalid.Reason, &lowPower) {
+			return ErrInsufficientPower
+		}
+		return ErrBadHeader
+	case errors.As(err, &badHeader):
 		return ErrBadHeader
 	case errors.As(err, &valset):
 		return ErrUntrusted
