@@ -3,6 +3,7 @@ package overlay
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"time"
@@ -25,6 +26,10 @@ import (
 // maxRememberedPeers bounds the peers file: the most recently seen members.
 const maxRememberedPeers = 64
 
+// maxPeersFileBytes bounds what readPeers reads: maxRememberedPeers peers
+// of gossip.MaxAddrs addresses fit with room to spare.
+const maxPeersFileBytes = 4 << 20
+
 // peersSaveInterval is how often a changed membership is written out; the
 // file is also written when the node closes.
 const peersSaveInterval = 10 * time.Second
@@ -44,25 +49,42 @@ type remembered struct {
 
 // readPeers reads the peers file. A file that does not exist is no error.
 func readPeers(path string) ([]remembered, error) {
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if os.IsNotExist(err) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("overlay: peers file: %w", err)
 	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxPeersFileBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("overlay: peers file: %w", err)
+	}
+	if len(b) > maxPeersFileBytes {
+		return nil, fmt.Errorf("overlay: peers file %s: over %d bytes", path, maxPeersFileBytes)
+	}
 	var rs []rememberedPeer
 	if err := json.Unmarshal(b, &rs); err != nil {
 		return nil, fmt.Errorf("overlay: peers file %s: %w", path, err)
 	}
+	// The file is bounded as when it is written, whatever edited it: the
+	// most recently seen peers (it lists them first), each with at most as
+	// many addresses as an announcement carries.
 	var out []remembered
 	for _, r := range rs {
+		if len(out) == maxRememberedPeers {
+			break
+		}
 		id, err := peer.Decode(r.PeerID)
 		if err != nil {
 			continue
 		}
 		m := remembered{AddrInfo: peer.AddrInfo{ID: id}, Capacity: r.Capacity}
 		for _, s := range r.Addrs {
+			if len(m.Addrs) == gossip.MaxAddrs {
+				break
+			}
 			if a, err := multiaddr.NewMultiaddr(s); err == nil {
 				m.Addrs = append(m.Addrs, a)
 			}
