@@ -28,7 +28,9 @@
 // primary and the witnesses, so that the header committing to the state
 // exists on all of them. Record, Namespace, Params, ValidatorPower and Key
 // are the xnode key spaces; Query is the general form, given the query
-// path, data and the state key the answer must be about.
+// path, data and the state key the answer must be about. Verify checks a
+// proof obtained elsewhere (the "proof" of GET
+// /v1/records/{ns}/{key}?prove=true), fetching only the header.
 //
 // # Errors
 //

@@ -16,6 +16,7 @@ import (
 	"github.com/cometbft/cometbft/light/provider"
 	httpprovider "github.com/cometbft/cometbft/light/provider/http"
 	lightdb "github.com/cometbft/cometbft/light/store/db"
+	cmtcrypto "github.com/cometbft/cometbft/proto/tendermint/crypto"
 	rpcclient "github.com/cometbft/cometbft/rpc/client"
 	rpchttp "github.com/cometbft/cometbft/rpc/client/http"
 	"github.com/cometbft/cometbft/types"
@@ -261,6 +262,37 @@ func (v *Verifier) Query(ctx context.Context, path string, data, key []byte) (Re
 	if !bytes.Equal(resp.Key, key) {
 		return Result{}, fmt.Errorf("%w: asked for state key %q, the answer names %q", ErrWrongKey, printable(key), printable(resp.Key))
 	}
+	out, err := v.verify(ctx, lc, ProofFrom(resp), key)
+	if err != nil {
+		return Result{}, fmt.Errorf("%s at height %d: %w", path, height, err)
+	}
+	out.Path, out.Data = path, data
+	return out, nil
+}
+
+// Verify checks a proof obtained elsewhere (for example the "proof" of
+// GET /v1/records/{ns}/{key}?prove=true from any node's API) that key
+// holds p.Value, or is absent when p.Value is empty, in the state at
+// p.Height: it verifies header p.Height+1 as Query does and checks the
+// proof against its app hash. Result.Path and Data are empty.
+func (v *Verifier) Verify(ctx context.Context, p Proof, key []byte) (Result, error) {
+	lc, err := v.lightClient()
+	if err != nil {
+		return Result{}, err
+	}
+	if p.Height <= 0 {
+		return Result{}, fmt.Errorf("%w: the proof names height %d", ErrWrongHeight, p.Height)
+	}
+	if !bytes.Equal(p.Key, key) {
+		return Result{}, fmt.Errorf("%w: asked for state key %q, the proof names %q", ErrWrongKey, printable(key), printable(p.Key))
+	}
+	return v.verify(ctx, lc, p, key)
+}
+
+// verify checks that p proves key at p.Height: the header p.Height+1 and
+// then the proof against its app hash.
+func (v *Verifier) verify(ctx context.Context, lc *cmtlight.Client, p Proof, key []byte) (Result, error) {
+	height := p.Height
 	// The header that commits to the state at height: from the primary,
 	// its commit checked in full here (so that a commit with too few
 	// signatures is named as such), then verified from the trust root and
@@ -282,24 +314,37 @@ func (v *Verifier) Query(ctx context.Context, path string, data, key []byte) (Re
 	if !bytes.Equal(trusted.Hash(), lb.Hash()) {
 		return Result{}, fmt.Errorf("%w: the primary's header %d is %X, the verified one is %X", ErrUntrusted, height+1, lb.Hash(), trusted.Hash())
 	}
-	value := resp.Value
+	ops := p.proofOps()
+	value := p.Value
 	if len(value) == 0 {
 		value = nil
-		// JSON-RPC cannot tell an empty value from none: the proof says
+		// JSON cannot tell an empty value from none: the proof says
 		// which it is, and an empty value is still checked against it.
-		if isExistence(resp) {
+		if isExistence(ops) {
 			value = []byte{}
 		}
 	}
-	if err := CheckProof(resp.ProofOps, key, value, lb.AppHash); err != nil {
-		return Result{}, fmt.Errorf("%s at height %d: %w", path, height, err)
+	if err := CheckProof(ops, key, value, lb.AppHash); err != nil {
+		return Result{}, err
 	}
 	return Result{
-		Path: path, Data: data, Key: key, Found: value != nil, Raw: value,
+		Key: key, Found: value != nil, Raw: value,
 		Height: height, HeaderHeight: height + 1, HeaderHash: lb.Hash(), HeaderTime: lb.Time,
 		AppHash: lb.AppHash, SignedPower: signed, TotalPower: lb.ValidatorSet.TotalVotingPower(),
-		Proof: ProofFrom(resp),
+		Proof: p,
 	}, nil
+}
+
+// proofOps is p's operations as CometBFT's type.
+func (p Proof) proofOps() *cmtcrypto.ProofOps {
+	if len(p.Ops) == 0 {
+		return nil
+	}
+	ops := &cmtcrypto.ProofOps{}
+	for _, op := range p.Ops {
+		ops.Ops = append(ops.Ops, cmtcrypto.ProofOp{Type: op.Type, Key: op.Key, Data: op.Data})
+	}
+	return ops
 }
 
 // readHeight picks the height to read: one below the lowest latest block
@@ -352,8 +397,8 @@ func (v *Verifier) signedHeader(ctx context.Context, height int64) (*types.Light
 	return lb, signed, nil
 }
 
-func isExistence(resp abcitypes.ResponseQuery) bool {
-	op, err := singleOp(resp.ProofOps)
+func isExistence(ops *cmtcrypto.ProofOps) bool {
+	op, err := singleOp(ops)
 	if err != nil {
 		return false
 	}

@@ -93,6 +93,33 @@ func TestVerifierRefusesLies(t *testing.T) {
 		if absent.Found || absent.Raw != nil {
 			t.Fatalf("absent key: got %+v", absent)
 		}
+
+		// A proof obtained elsewhere, as the API serves it, verifies
+		// alone; altered, it does not.
+		for _, p := range []light.Result{res, absent} {
+			again, err := v.Verify(t.Context(), p.Proof, p.Key)
+			if err != nil || again.Found != p.Found || string(again.Raw) != string(p.Raw) || again.Height != p.Height {
+				t.Fatalf("Verify %s: %+v, %v", p.Key, again, err)
+			}
+		}
+		for _, tc := range []struct {
+			name  string
+			alter func(p *light.Proof)
+			want  error
+		}{
+			{"value", func(p *light.Proof) { p.Value = []byte("forged") }, light.ErrTamperedValue},
+			{"height", func(p *light.Proof) { p.Height = hOld }, light.ErrAppHashMismatch},
+			{"no height", func(p *light.Proof) { p.Height = 0 }, light.ErrWrongHeight},
+			{"key", func(p *light.Proof) { p.Key = []byte("k2") }, light.ErrWrongKey},
+			{"ops", func(p *light.Proof) { p.Ops = nil }, light.ErrNoProof},
+		} {
+			p := res.Proof
+			p.Ops = append([]light.ProofOp(nil), p.Ops...)
+			tc.alter(&p)
+			if _, err := v.Verify(t.Context(), p, []byte("k1")); !errors.Is(err, tc.want) {
+				t.Fatalf("Verify with another %s: got %v, want %v", tc.name, err, tc.want)
+			}
+		}
 	})
 
 	otherProof := func(t *testing.T, key string) []byte {
