@@ -3,6 +3,7 @@ package localnet
 import (
 	"context"
 	"crypto/ed25519"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -114,14 +115,25 @@ func (p *InProcess) CreateValidator(tb testing.TB, i int, stake uint64) {
 	p.Commit(tb, "create validator", tx)
 }
 
-// Unjail asks the chain to release node i's jailed validator.
-func (p *InProcess) Unjail(tb testing.TB, i int) {
+// Unjail asks the chain to release node i's jailed validator, through the
+// first live node. The chain refuses (an error) until its jail time is over.
+func (p *InProcess) Unjail(tb testing.TB, i int) error {
 	tb.Helper()
 	tx, err := abci.NewUnjail(p.Operator(tb, i), p.ChainID, txNonce())
 	if err != nil {
 		tb.Fatal(err)
 	}
-	p.Commit(tb, "unjail", tx)
+	live := p.Live()
+	if len(live) == 0 {
+		tb.Fatal("localnet: unjail: no live node")
+	}
+	ctx, cancel := context.WithTimeout(tb.Context(), time.Minute)
+	defer cancel()
+	res, err := live[0].RelayTx(ctx, tx)
+	if err == nil && (res.Status != "committed" || res.Code != 0) {
+		err = fmt.Errorf("unjail: %s (code %d): %s", res.Status, res.Code, res.Log)
+	}
+	return err
 }
 
 // homes maps each node started in process to its home, so that AddNode can
