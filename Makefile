@@ -9,7 +9,7 @@ PKGS     := ./...
 # Extra flags for `make run`, e.g. make run ARGS="--api-listen 127.0.0.1:9090".
 ARGS     ?=
 
-.PHONY: build run test race bench lint fuzz localnet localnet-down e2e clean
+.PHONY: build run test race bench lint fuzz localnet localnet-down e2e interop clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/xnode
@@ -35,7 +35,7 @@ lint:
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecodeTx -fuzztime 30s ./abci/
-	$(GO) test -run '^$$' -fuzz FuzzDecodeManifest -fuzztime 30s ./block/
+	$(GO) test -run '^$$' -fuzz FuzzDecodeNode -fuzztime 30s ./block/
 
 ## localnet: a 4-node network on this machine, in .localnet/
 localnet: build
@@ -47,6 +47,13 @@ localnet-down: build
 ## e2e: fault tests on real processes (kill -9, SIGSTOP, 7 nodes); under 10 minutes
 e2e: build
 	XNODE_BIN=$(CURDIR)/$(BIN) $(GO) test -tags e2e -count=1 -v -timeout 12m ./e2e/
+
+## interop: xnode against IPFS tools nobody here wrote: npm ipfs-car unpacks `xnode export`'s CAR,
+## @helia/verified-fetch fetches and verifies from the /ipfs/ gateway, root CIDs match js-ipfs's
+## importer with Kubo's parameters. Needs Node.js >= 20.18 and npm; installs interop/package-lock.json.
+interop: build
+	cd interop && npm ci --no-audit --no-fund
+	XNODE=$(CURDIR)/$(BIN) interop/run.sh
 
 clean:
 	rm -rf bin .localnet

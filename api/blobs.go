@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/ipfs/go-cid"
+
 	"github.com/xnode/xnode"
 )
 
@@ -98,6 +100,13 @@ func (s *Server) handleGetBlob(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	s.serveFile(w, r, c, false)
+}
+
+// serveFile answers GET and HEAD of the file whose root is c. sniff sets the
+// Content-Type from the file's first bytes (the gateway's plain files, for a
+// browser); otherwise it is application/octet-stream (the blob API).
+func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, c cid.Cid, sniff bool) {
 	blob, err := s.node.OpenBlob(r.Context(), c)
 	if err != nil {
 		s.writeError(w, r, err)
@@ -142,6 +151,15 @@ func (s *Server) handleGetBlob(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	h.Set("Content-Type", "application/octet-stream")
+	if sniff && size > 0 && (r.Method == http.MethodHead || n == 0 || off > 0) {
+		// The type of the whole file, whatever part is asked for.
+		ct, err := sniffBlob(r, blob, size)
+		if err != nil {
+			fail(err)
+			return
+		}
+		h.Set("Content-Type", ct)
+	}
 	if r.Method == http.MethodHead || n == 0 {
 		h.Set("Content-Length", strconv.FormatUint(n, 10))
 		w.WriteHeader(status)
@@ -162,6 +180,9 @@ func (s *Server) handleGetBlob(w http.ResponseWriter, r *http.Request) {
 		fail(err)
 		return
 	}
+	if sniff && off == 0 {
+		h.Set("Content-Type", http.DetectContentType(buf))
+	}
 	h.Set("Content-Length", strconv.FormatUint(n, 10))
 	w.WriteHeader(status)
 	if _, err := w.Write(buf); err != nil {
@@ -179,6 +200,20 @@ func (s *Server) handleGetBlob(w http.ResponseWriter, r *http.Request) {
 	// Headers promised n bytes: end the connection so the client sees a
 	// broken response rather than a short one.
 	panic(http.ErrAbortHandler)
+}
+
+// sniffBlob returns the Content-Type of the first bytes of blob.
+func sniffBlob(r *http.Request, blob Blob, size uint64) (string, error) {
+	rc, err := blob.Range(r.Context(), 0, min(size, 512))
+	if err != nil {
+		return "", err
+	}
+	defer rc.Close()
+	head, err := io.ReadAll(rc)
+	if err != nil {
+		return "", err
+	}
+	return http.DetectContentType(head), nil
 }
 
 // copyBody sends the next want bytes of rc to w. readErr says a failure came

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
+	carv2 "github.com/ipld/go-car/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/xnode/xnode"
@@ -42,11 +43,14 @@ type fakeNode struct {
 	waitForCtx bool
 	// panicIn names a method that panics.
 	panicIn string
+	// dag holds the blocks of files added with addFile, for the gateway.
+	dag map[cid.Cid][]byte
 }
 
 func newFakeNode() *fakeNode {
 	return &fakeNode{
 		blobs:      make(map[string][]byte),
+		dag:        make(map[cid.Cid][]byte),
 		corruptAt:  make(map[string]int),
 		namespaces: make(map[string]bool),
 		records:    make(map[string]Record),
@@ -271,3 +275,74 @@ type noopRegisterer struct{}
 func (noopRegisterer) Register(prometheus.Collector) error  { return nil }
 func (noopRegisterer) MustRegister(...prometheus.Collector) {}
 func (noopRegisterer) Unregister(prometheus.Collector) bool { return true }
+
+// addFile stores data as a UnixFS file of small chunks (its blocks for the
+// gateway, its bytes as a blob) and returns its root.
+func (f *fakeNode) addFile(data []byte, chunk int) cid.Cid {
+	ch, err := block.NewChunker(bytes.NewReader(data), chunk)
+	if err != nil {
+		panic(err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	res, err := block.Import(ch, func(b block.Block) error {
+		f.dag[b.CID] = append([]byte(nil), b.Data...)
+		return nil
+	})
+	if err != nil {
+		panic(err)
+	}
+	f.blobs[res.Root.CID.String()] = data
+	return res.Root.CID
+}
+
+func (f *fakeNode) GetBlock(ctx context.Context, c cid.Cid) ([]byte, error) {
+	if err := f.fail("GetBlock"); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	data, ok := f.dag[c]
+	if !ok {
+		return nil, fmt.Errorf("fake: block %s: %w", c, xnode.ErrNotFound)
+	}
+	return data, nil
+}
+
+// ImportCAR stores every block of the CAR, each checked, and answers with
+// its roots; any fault is INVALID_ARGUMENT and stores nothing.
+func (f *fakeNode) ImportCAR(ctx context.Context, r io.Reader) (ImportResult, error) {
+	if err := f.fail("ImportCAR"); err != nil {
+		return ImportResult{}, err
+	}
+	br, err := carv2.NewBlockReader(r)
+	if err != nil {
+		return ImportResult{}, fmt.Errorf("fake: %w: %v", xnode.ErrInvalidArgument, err)
+	}
+	got := map[cid.Cid][]byte{}
+	var res ImportResult
+	for {
+		b, err := br.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return ImportResult{}, fmt.Errorf("fake: %w: %v", xnode.ErrInvalidArgument, err)
+		}
+		got[b.Cid()] = b.RawData()
+		res.Bytes += uint64(len(b.RawData()))
+	}
+	for _, root := range br.Roots {
+		if _, ok := got[root]; !ok {
+			return ImportResult{}, fmt.Errorf("fake: %w: root %s missing", xnode.ErrInvalidArgument, root)
+		}
+		res.Roots = append(res.Roots, root.String())
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for c, d := range got {
+		f.dag[c] = d
+	}
+	res.Blocks, res.Replicas = len(got), 1
+	return res, nil
+}

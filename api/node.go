@@ -31,6 +31,17 @@ type Node interface {
 	// OpenBlob opens the blob whose root is c; an error wrapping
 	// xnode.ErrNotFound when it is unknown.
 	OpenBlob(ctx context.Context, c cid.Cid) (Blob, error)
+	// GetBlock returns the bytes of block c, checked against c, from
+	// wherever it is held; an error wrapping xnode.ErrNotFound when no
+	// member has it.
+	GetBlock(ctx context.Context, c cid.Cid) ([]byte, error)
+	// ImportCAR reads a CAR stream from r, checks every block against its
+	// CID before it is stored, places each block on its owners, and returns
+	// once every block is durably placed and every root's DAG is whole. A
+	// bad block, a truncated CAR, a CAR without roots or missing a block of
+	// a root's DAG is an error wrapping xnode.ErrInvalidArgument, and
+	// nothing is acknowledged.
+	ImportCAR(ctx context.Context, r io.Reader) (ImportResult, error)
 	// Locate returns the ranked owners of c and which of them hold it.
 	Locate(ctx context.Context, c cid.Cid) (Location, error)
 	// RegisterNamespace claims name for this node's key. Like every method
@@ -128,6 +139,14 @@ type PutResult struct {
 	Size     uint64 `json:"size"`
 	Chunks   int    `json:"chunks"`
 	Replicas int    `json:"replicas"`
+}
+
+// ImportResult is the answer of POST /v1/car and `xnode import --json`.
+type ImportResult struct {
+	Roots    []string `json:"roots"`
+	Blocks   int      `json:"blocks"`
+	Bytes    uint64   `json:"bytes"`
+	Replicas int      `json:"replicas"`
 }
 
 // Owner is one ranked owner of a block.

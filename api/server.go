@@ -83,6 +83,8 @@ func (s *Server) routes(metricsHandler http.Handler) {
 	s.mux.Handle("GET /v1/members", s.bounded(s.handleMembers))
 	s.mux.HandleFunc("POST /v1/blobs", s.handlePutBlob)
 	s.mux.HandleFunc("GET /v1/blobs/{cid}", s.handleGetBlob)
+	s.mux.HandleFunc("GET /ipfs/{cid}", s.handleGateway)
+	s.mux.HandleFunc("POST /v1/car", s.handleImportCAR)
 	s.mux.Handle("GET /v1/locate/{cid}", s.bounded(s.handleLocate))
 	s.mux.Handle("POST /v1/namespaces", s.bounded(s.handleRegisterNamespace))
 	s.mux.Handle("POST /v1/records", s.bounded(s.handleSubmitRecord))

@@ -13,10 +13,13 @@ import (
 
 // Codecs of the two kinds of block.
 const (
-	// CodecRaw marks a chunk of blob bytes.
+	// CodecRaw marks a chunk of blob bytes: a UnixFS raw leaf.
 	CodecRaw = cid.Raw
-	// CodecManifest marks a blob's root: the manifest listing its chunks.
-	CodecManifest = cid.DagCBOR
+	// CodecNode marks a UnixFS file node (dag-pb): the root of a blob of
+	// more than one chunk, or an intermediate node of a large one.
+	CodecNode = cid.DagProtobuf
+	// CodecManifest is CodecNode: a blob's manifest is its UnixFS root.
+	CodecManifest = CodecNode
 )
 
 var (
@@ -52,7 +55,7 @@ func NewRaw(data []byte) Block {
 const maxCheckedCIDBytes = 64
 
 // Check reports whether c is a CID this system stores: version 1, codec raw
-// or manifest, sha2-256.
+// or dag-pb, sha2-256.
 func Check(c cid.Cid) error {
 	if !c.Defined() {
 		return fmt.Errorf("%w: empty", ErrInvalidCID)
@@ -68,7 +71,7 @@ func Check(c cid.Cid) error {
 		return fmt.Errorf("%w: %s is CIDv%d, want CIDv1", ErrInvalidCID, c, p.Version)
 	}
 	if p.Codec != CodecRaw && p.Codec != CodecManifest {
-		return fmt.Errorf("%w: %s has codec 0x%x, want raw or dag-cbor", ErrInvalidCID, c, p.Codec)
+		return fmt.Errorf("%w: %s has codec 0x%x, want raw or dag-pb", ErrInvalidCID, c, p.Codec)
 	}
 	if p.MhType != mh.SHA2_256 || p.MhLength != sha256.Size {
 		return fmt.Errorf("%w: %s is not sha2-256", ErrInvalidCID, c)
@@ -118,5 +121,7 @@ func Verify(c cid.Cid, data []byte) error {
 	return nil
 }
 
-// IsManifest reports whether c names a manifest (a blob root).
-func IsManifest(c cid.Cid) bool { return c.Prefix().Codec == CodecManifest }
+// IsManifest reports whether c names a UnixFS node (dag-pb) rather than a
+// raw leaf: the root of a blob of several chunks, or one of its
+// intermediate nodes. A blob of one chunk has a raw root.
+func IsManifest(c cid.Cid) bool { return c.Prefix().Codec == CodecNode }

@@ -227,8 +227,9 @@ func (l *lease) settle() {
 	}
 }
 
-// PutBlob streams r into chunks, places each on its owners in parallel, then
-// the manifest, then confirms every copy. It returns only when min(R, live
+// PutBlob streams r into chunks and builds the blob's UnixFS file over them
+// (block.Import), placing each block, leaf, intermediate node and root, on
+// its own owners in parallel as it comes, then confirms every copy. It returns only when min(R, live
 // members) members hold every block durably. On any error nothing is
 // acknowledged, and the tentative copies it placed are deleted (see
 // abandon); what a holder could not be told of, its GC collects.
@@ -332,78 +333,86 @@ func (bs *blocks) putBlob(ctx context.Context, r io.Reader, ps *putState) (api.P
 	if err != nil {
 		return api.PutResult{}, err
 	}
-	var (
-		mu   sync.Mutex
-		refs []block.ChunkRef // filled by index, as chunks are hashed in parallel
-	)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(bs.inflight)
-	var readErr error
-	for i := 0; ; i++ {
-		buf := bs.chunkBuf()
-		data, err := ch.NextInto(*buf)
-		switch {
-		case errors.Is(err, io.EOF):
-		case err != nil:
-			readErr = fmt.Errorf("overlay: reading blob: %w", err)
-		case i >= block.MaxManifestChunks:
-			readErr = fmt.Errorf("overlay: %w: blob has more than %d chunks", xnode.ErrTooLarge, block.MaxManifestChunks)
+	// The importer cuts and hashes the chunks and builds the UnixFS nodes
+	// over them; each block it hands over, leaf or node, is placed on its
+	// own owners while it reads on. g.Go blocks once bs.inflight blocks are
+	// being placed, which holds the reading back.
+	spl := &pooledChunks{bs: bs, ch: ch, ctx: gctx}
+	res, importErr := block.Import(spl, func(b block.Block) error {
+		if err := gctx.Err(); err != nil {
+			return err
 		}
-		if err != nil || readErr != nil || gctx.Err() != nil {
-			bs.chunks.Put(buf)
-			break
-		}
-		mu.Lock()
-		refs = append(refs, block.ChunkRef{Size: uint32(len(data))})
-		mu.Unlock()
-		// Hashing happens here, in the worker, so it runs in parallel with
-		// reading the next chunks off the request.
+		release := spl.release(b)
+		bs.claim(ps, b.CID)
 		g.Go(func() error {
-			b := block.NewRaw(data)
-			mu.Lock()
-			refs[i].CID = b.CID
-			mu.Unlock()
-			bs.claim(ps, b.CID)
-			holders, err := bs.place(gctx, v, b, want, func() { bs.chunks.Put(buf) })
+			holders, err := bs.place(gctx, v, b, want, release)
 			ps.record(b.CID, holders) // those that took it, also when too few did
 			return err
 		})
-	}
+		return nil
+	})
 	if err := g.Wait(); err != nil {
 		return api.PutResult{}, err
 	}
-	if readErr != nil {
-		return api.PutResult{}, readErr
+	if importErr != nil {
+		return api.PutResult{}, importErr
 	}
 	if err := ctx.Err(); err != nil {
 		return api.PutResult{}, err
 	}
-	m := block.Manifest{Chunks: refs}
-	for _, r := range refs {
-		m.Size += uint64(r.Size)
-	}
-	root, err := m.Block()
-	if err != nil {
-		return api.PutResult{}, err
-	}
-	bs.claim(ps, root.CID)
-	holders, err := bs.place(ctx, v, root, want, nil)
-	ps.record(root.CID, holders)
-	if err != nil {
-		return api.PutResult{}, err
-	}
+	root := res.Root.CID // res.Root.Data of a one-chunk blob is back in the pool
+	rootHere := slices.Contains(ps.placed[bs.self], root)
 	if err := bs.confirm(ctx, v, ps.placed); err != nil {
 		return api.PutResult{}, err
 	}
 	bs.metrics.putBlobs.Inc()
-	bs.metrics.putBytes.Add(float64(m.Size))
+	bs.metrics.putBytes.Add(float64(res.Size))
 	// A provider record sends a peer that misses the root's owners here,
 	// so it is made only where the root is held; the other holders of the
 	// root are found from its ranking.
-	if slices.Contains(holders, bs.self) {
-		bs.provide(root.CID)
+	if rootHere {
+		bs.provide(root)
 	}
-	return api.PutResult{CID: root.CID.String(), Size: m.Size, Chunks: len(m.Chunks), Replicas: want}, nil
+	return api.PutResult{CID: root.String(), Size: res.Size, Chunks: res.Leaves, Replicas: want}, nil
+}
+
+// pooledChunks is the put's block.Splitter: it reads each chunk into a
+// buffer from the pool, and stops reading once the put has failed.
+type pooledChunks struct {
+	bs  *blocks
+	ch  *block.Chunker
+	ctx context.Context
+}
+
+func (p *pooledChunks) NextBytes() ([]byte, error) {
+	if err := p.ctx.Err(); err != nil {
+		return nil, err
+	}
+	buf := p.bs.chunkBuf()
+	data, err := p.ch.NextInto(*buf)
+	switch {
+	case errors.Is(err, io.EOF):
+		p.bs.chunks.Put(buf)
+		return nil, io.EOF
+	case err != nil:
+		p.bs.chunks.Put(buf)
+		return nil, fmt.Errorf("overlay: reading blob: %w", err)
+	}
+	return data, nil
+}
+
+// release returns what gives b's bytes back to the pool once placed: a raw
+// leaf's bytes are a pooled chunk buffer, a node's are the importer's own.
+func (p *pooledChunks) release(b block.Block) func() {
+	if b.CID.Prefix().Codec != block.CodecRaw || cap(b.Data) < p.bs.chunkSize {
+		return nil
+	}
+	return func() {
+		buf := b.Data[:cap(b.Data)]
+		p.bs.chunks.Put(&buf)
+	}
 }
 
 // confirm tells every holder that its blocks belong to an acknowledged
@@ -635,44 +644,94 @@ func (bs *blocks) keep(ctx context.Context, b block.Block, replace bool) block.B
 	return b
 }
 
-// OpenBlob fetches and decodes the manifest of root.
+// OpenBlob fetches and decodes the root of a blob: a UnixFS file node, or
+// a raw leaf, which is a file of its own (a blob of one chunk, or any chunk
+// of a larger one).
 func (bs *blocks) OpenBlob(ctx context.Context, root cid.Cid) (api.Blob, error) {
-	if !block.IsManifest(root) {
-		return nil, fmt.Errorf("overlay: %w: %s is a chunk, not a blob root", xnode.ErrInvalidArgument, root)
-	}
-	mb, err := bs.fetch(ctx, root)
+	rb, err := bs.fetch(ctx, root)
 	if err != nil {
 		return nil, err
 	}
-	m, err := block.DecodeManifest(mb.Data)
+	nd, err := block.DecodeNode(rb)
 	if err != nil {
 		return nil, fmt.Errorf("overlay: blob %s: %w", root, err)
 	}
-	return &blob{bs: bs, m: m}, nil
+	return &blob{bs: bs, root: nd}, nil
+}
+
+// GetBlock returns one block, checked against its CID (api.Node).
+func (bs *blocks) GetBlock(ctx context.Context, c cid.Cid) ([]byte, error) {
+	b, err := bs.fetch(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	return b.Data, nil
+}
+
+// dagBlocks lists the blocks of the DAG under root after the root itself,
+// in DAG order, with each one's size: the nodes are fetched to find their
+// children, the leaves are not (a leaf's size is in its parent). It also
+// returns the root's own size and the blob's. A root that is not a file
+// has no blocks below it.
+func (bs *blocks) dagBlocks(ctx context.Context, root cid.Cid) (rootSize int, blobSize uint64, cids []cid.Cid, sizes []int, err error) {
+	rb, err := bs.fetch(ctx, root)
+	if err != nil {
+		return 0, 0, nil, nil, err
+	}
+	nd, err := block.DecodeNode(rb)
+	if err != nil {
+		return len(rb.Data), 0, nil, nil, nil
+	}
+	var visit func(nd block.Node, depth int) error
+	visit = func(nd block.Node, depth int) error {
+		for _, l := range nd.Links {
+			cids = append(cids, l.CID)
+			if !block.IsManifest(l.CID) {
+				sizes = append(sizes, int(l.Size))
+				continue
+			}
+			b, err := bs.fetch(ctx, l.CID)
+			if err != nil {
+				sizes = append(sizes, 0)
+				continue
+			}
+			sizes = append(sizes, len(b.Data))
+			child, err := block.DecodeNode(b)
+			if err != nil || depth > 16 {
+				continue
+			}
+			if err := visit(child, depth+1); err != nil {
+				return err
+			}
+		}
+		return ctx.Err()
+	}
+	err = visit(nd, 0)
+	return len(rb.Data), nd.Size, cids, sizes, err
 }
 
 // blob is an opened blob.
 type blob struct {
-	bs *blocks
-	m  block.Manifest
+	bs   *blocks
+	root block.Node
 }
 
-func (b *blob) Size() uint64 { return b.m.Size }
+func (b *blob) Size() uint64 { return b.root.Size }
 
-// Range reads n bytes from off, fetching the chunks ahead of the reader a
-// few at a time so a get runs at several owners in parallel.
+// Range reads n bytes from off. It walks the DAG down to the leaves that
+// hold the range (block.Pieces) and fetches those leaves a few at a time
+// ahead of the reader, so a get runs at several owners in parallel. Every
+// leaf must be the size its parent says.
 func (b *blob) Range(ctx context.Context, off, n uint64) (io.ReadCloser, error) {
-	if off > b.m.Size || n > b.m.Size-off {
-		return nil, fmt.Errorf("overlay: %w: range %d+%d past size %d", xnode.ErrInvalidArgument, off, n, b.m.Size)
+	size := b.root.Size
+	if off > size || n > size-off {
+		return nil, fmt.Errorf("overlay: %w: range %d+%d past size %d", xnode.ErrInvalidArgument, off, n, size)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	rr := &rangeReader{cancel: cancel, remaining: n}
 	if n == 0 {
 		return rr, nil
 	}
-	first, start := b.m.ChunkAt(off)
-	last, _ := b.m.ChunkAt(off + n - 1)
-	rr.skip = off - start
 	rr.chunks = make(chan chunkResult, prefetch)
 	rr.wg.Add(1)
 	go func() {
@@ -685,20 +744,42 @@ func (b *blob) Range(ctx context.Context, off, n uint64) (io.ReadCloser, error) 
 		go func() {
 			defer rr.wg.Done()
 			defer close(window)
-			for i := first; i <= last; i++ {
+			err := block.Pieces(ctx, b.root, off, n, b.bs.fetch, func(pc block.Piece) error {
 				p := pending{ch: make(chan chunkResult, 1)}
 				select {
 				case window <- p:
 				case <-ctx.Done():
-					return
+					return ctx.Err()
 				}
-				ref := b.m.Chunks[i]
+				skip := max(off, pc.Start) - pc.Start // only the first piece starts before off
+				if !pc.CID.Defined() {
+					p.ch <- chunkResult{data: pc.Data[skip:]}
+					return nil
+				}
 				rr.wg.Add(1)
 				go func() {
 					defer rr.wg.Done()
-					blk, err := b.bs.fetch(ctx, ref.CID)
-					p.ch <- chunkResult{data: blk.Data, err: err}
+					blk, err := b.bs.fetch(ctx, pc.CID)
+					if err == nil {
+						err = block.CheckLeaf(pc, blk.Data)
+					}
+					if err != nil {
+						p.ch <- chunkResult{err: err}
+						return
+					}
+					p.ch <- chunkResult{data: blk.Data[skip:]}
 				}()
+				return nil
+			})
+			if err != nil && ctx.Err() == nil {
+				// A node on the way could not be had: the reader gets the
+				// error after the bytes before it.
+				p := pending{ch: make(chan chunkResult, 1)}
+				p.ch <- chunkResult{err: err}
+				select {
+				case window <- p:
+				case <-ctx.Done():
+				}
 			}
 		}()
 		for p := range window {
@@ -733,7 +814,6 @@ type rangeReader struct {
 	wg        sync.WaitGroup
 	chunks    chan chunkResult
 	cur       []byte
-	skip      uint64
 	remaining uint64
 	err       error
 	closeOnce sync.Once
@@ -759,10 +839,6 @@ func (r *rangeReader) fill() error {
 			continue
 		}
 		data := res.data
-		if r.skip > 0 {
-			data = data[min(r.skip, uint64(len(data))):]
-			r.skip = 0
-		}
 		if uint64(len(data)) > r.remaining {
 			data = data[:r.remaining]
 		}

@@ -213,14 +213,11 @@ func TestPutReplacesHoldersThatDieBeforeConfirming(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			b, err := bs.OpenBlob(ctx, root)
+			_, _, below, _, err := bs.dagBlocks(ctx, root)
 			if err != nil {
 				t.Fatal(err)
 			}
-			cids := []cid.Cid{root}
-			for _, ch := range b.(*blob).m.Chunks {
-				cids = append(cids, ch.CID)
-			}
+			cids := append([]cid.Cid{root}, below...)
 			remote.mu.Lock()
 			lostCopies, both := 0, 0
 			for _, c := range cids {
@@ -247,6 +244,10 @@ func TestPutReplacesHoldersThatDieBeforeConfirming(t *testing.T) {
 			}
 			if got := testutil.ToFloat64(bs.metrics.putReplaced); int(got) != lostCopies {
 				t.Errorf("replaced-blocks metric %v, want %d (the dead members' copies)", got, lostCopies)
+			}
+			b, err := bs.OpenBlob(ctx, root)
+			if err != nil {
+				t.Fatal(err)
 			}
 			rc, err := b.Range(ctx, 0, b.Size())
 			if err != nil {

@@ -28,7 +28,6 @@ import (
 	"github.com/xnode/xnode/abci"
 	"github.com/xnode/xnode/admission"
 	"github.com/xnode/xnode/api"
-	"github.com/xnode/xnode/block"
 	"github.com/xnode/xnode/consensus"
 	"github.com/xnode/xnode/dht"
 	"github.com/xnode/xnode/gossip"
@@ -647,17 +646,10 @@ func (n *Node) Locate(ctx context.Context, c cid.Cid) (api.Location, error) {
 	cids := []cid.Cid{c}
 	sizes := []int{0}
 	var blobSize uint64
-	if block.IsManifest(c) {
-		if mb, err := n.blocks.fetch(ctx, c); err == nil {
-			sizes[0] = len(mb.Data)
-			if m, err := block.DecodeManifest(mb.Data); err == nil {
-				blobSize = m.Size
-				for _, ch := range m.Chunks {
-					cids = append(cids, ch.CID)
-					sizes = append(sizes, int(ch.Size))
-				}
-			}
-		}
+	if rootSize, size, below, belowSizes, err := n.blocks.dagBlocks(ctx, c); err == nil {
+		sizes[0], blobSize = rootSize, size
+		cids = append(cids, below...)
+		sizes = append(sizes, belowSizes...)
 	}
 	owners := make([][]peer.ID, len(cids))
 	for i, bc := range cids {

@@ -109,14 +109,26 @@ func TestSingleNodePutGetRange(t *testing.T) {
 	if !bytes.Equal(got.Bytes(), data[off:off+n]) {
 		t.Fatal("range returned the wrong slice")
 	}
-	// Every blob has a manifest root, even an empty one.
+	// The root is the UnixFS file IPFS makes of the same bytes.
+	ch, _ := block.NewChunker(bytes.NewReader(data), block.DefaultChunkSize)
+	want, err := block.Import(ch, func(block.Block) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.CID != want.Root.CID.String() {
+		t.Fatalf("root %s, the UnixFS importer makes %s", res.CID, want.Root.CID)
+	}
+	// The empty blob is the empty raw block, as in IPFS, and reads back.
 	empty, err := c.Put(ctx, bytes.NewReader(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
-	c2, _ := block.Parse(empty.CID)
-	if !block.IsManifest(c2) {
-		t.Fatalf("empty blob root %s is not a manifest", empty.CID)
+	if empty.CID != "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku" {
+		t.Fatalf("empty blob root %s", empty.CID)
+	}
+	got.Reset()
+	if n, err := c.Get(ctx, empty.CID, &got); err != nil || n != 0 || got.Len() != 0 {
+		t.Fatalf("get of the empty blob: %d bytes, %v", n, err)
 	}
 }
 
@@ -152,14 +164,16 @@ func TestSingleNodeBadInput(t *testing.T) {
 	if u := usage(); u.Blocks != 0 || abandoned < 1 {
 		t.Fatalf("oversized streamed put: %d blocks stored after the 413, %v abandoned", u.Blocks, abandoned)
 	}
-	// A client that disconnects mid-upload, after its first chunk: no root
-	// is acknowledged, and its copies go the same way.
+	// A client that disconnects mid-upload, after its first chunks: no root
+	// is acknowledged, and its copies go the same way. (The importer places
+	// the first chunk once it has read the second: a blob of one chunk is
+	// its own root.)
 	conn, err := net.Dial("tcp", strings.TrimPrefix(n.APIURL(), "http://"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	fmt.Fprintf(conn, "POST /v1/blobs HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", 2<<20)
-	conn.Write(randomBytes(1<<20 + 10))
+	fmt.Fprintf(conn, "POST /v1/blobs HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", 3<<20)
+	conn.Write(randomBytes(2<<20 + 10))
 	tu.Eventually(t, 10*time.Second, func() bool { return usage().Blocks >= 1 }, "the first chunk of the upload reached the store")
 	conn.Close()
 	tu.Eventually(t, 10*time.Second, func() bool {

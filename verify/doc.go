@@ -6,7 +6,8 @@
 // version this validator has not attested yet. For each it fetches the blob
 // block by block, checks every block against its CID (even though the
 // fetching path already did: the verifier trusts nothing it did not hash
-// itself), checks the manifest's total size against the record, and submits
+// itself), checks each leaf's size against its UnixFS parent and the file's
+// total size against the record, and submits
 // an attestation: ok, or a mismatch with a reason. A blob that cannot be found
 // is retried a few times before it is attested as missing; a transient
 // failure (no owner answers) is never attested, only retried.

@@ -52,49 +52,57 @@ type Verdict struct {
 	Retry, NotFound bool
 }
 
-// Check fetches the blob of ref and checks it: the root and every chunk
-// against their CIDs, the chunk sizes against the manifest, and the total
+// Check fetches the blob of ref and checks it: every block of its UnixFS
+// DAG against its CID, every leaf's size against its parent's, and the total
 // against ref.Size.
 func Check(ctx context.Context, src BlockSource, ref RecordRef) Verdict {
-	get := func(c cid.Cid) (block.Block, *Verdict) {
+	var failed *Verdict
+	get := func(ctx context.Context, c cid.Cid) (block.Block, error) {
 		b, err := src.FetchBlock(ctx, c)
 		switch {
 		case errors.Is(err, xnode.ErrIntegrity):
-			return b, &Verdict{Reason: fmt.Sprintf("block %s: no intact copy", c)}
+			failed = &Verdict{Reason: fmt.Sprintf("block %s: no intact copy", c)}
 		case errors.Is(err, xnode.ErrNotFound):
-			return b, &Verdict{Retry: true, NotFound: true, Reason: fmt.Sprintf("block %s not found", c)}
+			failed = &Verdict{Retry: true, NotFound: true, Reason: fmt.Sprintf("block %s not found", c)}
 		case err != nil:
-			return b, &Verdict{Retry: true, Reason: fmt.Sprintf("block %s: %v", c, err)}
+			failed = &Verdict{Retry: true, Reason: fmt.Sprintf("block %s: %v", c, err)}
+		default:
+			if err = block.Verify(c, b.Data); err != nil {
+				failed = &Verdict{Reason: err.Error()}
+			}
 		}
-		if err := block.Verify(c, b.Data); err != nil {
-			return b, &Verdict{Reason: err.Error()}
-		}
-		return b, nil
+		return b, err
 	}
-	if !block.IsManifest(ref.CID) {
-		return Verdict{Reason: fmt.Sprintf("%s is not a blob root", ref.CID)}
+	rb, err := get(ctx, ref.CID)
+	if err != nil {
+		return *failed
 	}
-	root, v := get(ref.CID)
-	if v != nil {
-		return *v
-	}
-	m, err := block.DecodeManifest(root.Data)
+	root, err := block.DecodeNode(rb)
 	if err != nil {
 		return Verdict{Reason: err.Error()}
 	}
-	if m.Size != ref.Size {
-		return Verdict{Reason: fmt.Sprintf("size %d, record says %d", m.Size, ref.Size)}
+	if root.Size != ref.Size {
+		return Verdict{Reason: fmt.Sprintf("size %d, record says %d", root.Size, ref.Size)}
 	}
-	for i, ch := range m.Chunks {
-		b, v := get(ch.CID)
-		if v != nil {
-			return *v
+	err = block.Pieces(ctx, root, 0, root.Size, get, func(p block.Piece) error {
+		if !p.CID.Defined() {
+			return nil
 		}
-		if len(b.Data) != int(ch.Size) {
-			return Verdict{Reason: fmt.Sprintf("chunk %d: %d bytes, manifest says %d", i, len(b.Data), ch.Size)}
+		b, err := get(ctx, p.CID)
+		if err != nil {
+			return err
 		}
+		return block.CheckLeaf(p, b.Data)
+	})
+	switch {
+	case err == nil:
+		return Verdict{OK: true}
+	case failed != nil:
+		return *failed
+	case ctx.Err() != nil:
+		return Verdict{Retry: true, Reason: err.Error()}
 	}
-	return Verdict{OK: true}
+	return Verdict{Reason: err.Error()}
 }
 
 // Config configures the verifier.

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
-	"io"
 	"sync"
 	"testing"
 	"time"
@@ -37,58 +36,67 @@ func (s *memBlocks) FetchBlock(ctx context.Context, c cid.Cid) (block.Block, err
 	return block.Block{CID: c, Data: d}, nil
 }
 
-func storeBlob(t *testing.T, s *memBlocks, data []byte) (cid.Cid, block.Manifest) {
+// storeBlob imports data as a UnixFS file of MinChunkSize chunks into s and
+// returns its root and its leaves in order.
+func storeBlob(t *testing.T, s *memBlocks, data []byte) (cid.Cid, []cid.Cid) {
 	t.Helper()
 	ch, err := block.NewChunker(bytes.NewReader(data), block.MinChunkSize)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var m block.Manifest
-	for {
-		b, err := ch.Next()
-		if err == io.EOF {
-			break
+	var leaves []cid.Cid
+	res, err := block.Import(ch, func(b block.Block) error {
+		if !block.IsManifest(b.CID) {
+			leaves = append(leaves, b.CID)
 		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		m.Add(b)
-		s.m[b.CID] = b.Data
-	}
-	root, err := m.Block()
+		s.m[b.CID] = append([]byte(nil), b.Data...)
+		return nil
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.m[root.CID] = root.Data
-	return root.CID, m
+	return res.Root.CID, leaves
 }
 
 func TestCheck(t *testing.T) {
 	src := &memBlocks{m: map[cid.Cid][]byte{}}
-	data := make([]byte, 5000)
+	size := (block.MaxLinks+3)*block.MinChunkSize + 5 // two levels of nodes
+	data := make([]byte, size)
 	rand.Read(data)
-	root, m := storeBlob(t, src, data)
+	root, leaves := storeBlob(t, src, data)
 	ctx := context.Background()
 
-	if v := Check(ctx, src, RecordRef{CID: root, Size: 5000}); !v.OK {
+	if v := Check(ctx, src, RecordRef{CID: root, Size: uint64(size)}); !v.OK {
 		t.Fatalf("intact blob: %+v", v)
 	}
-	if v := Check(ctx, src, RecordRef{CID: root, Size: 4999}); v.OK || v.Retry {
+	if v := Check(ctx, src, RecordRef{CID: root, Size: uint64(size) - 1}); v.OK || v.Retry {
 		t.Fatalf("wrong size accepted: %+v", v)
 	}
-	// A source that hands back wrong bytes is caught by the verifier's own hash.
-	good := src.m[m.Chunks[1].CID]
-	src.m[m.Chunks[1].CID] = append([]byte{good[0] ^ 1}, good[1:]...)
-	if v := Check(ctx, src, RecordRef{CID: root, Size: 5000}); v.OK || v.Retry {
-		t.Fatalf("corrupt chunk accepted: %+v", v)
+	// A source that hands back wrong bytes is caught by the verifier's own
+	// hash, in the first level and past the intermediate node.
+	for _, i := range []int{1, block.MaxLinks + 1} {
+		good := src.m[leaves[i]]
+		src.m[leaves[i]] = append([]byte{good[0] ^ 1}, good[1:]...)
+		if v := Check(ctx, src, RecordRef{CID: root, Size: uint64(size)}); v.OK || v.Retry {
+			t.Fatalf("corrupt chunk %d accepted: %+v", i, v)
+		}
+		src.m[leaves[i]] = good
 	}
-	src.m[m.Chunks[1].CID] = good
-	delete(src.m, m.Chunks[2].CID)
-	if v := Check(ctx, src, RecordRef{CID: root, Size: 5000}); v.OK || !v.Retry || !v.NotFound {
+	gone := src.m[leaves[len(leaves)-1]]
+	delete(src.m, leaves[len(leaves)-1])
+	if v := Check(ctx, src, RecordRef{CID: root, Size: uint64(size)}); v.OK || !v.Retry || !v.NotFound {
 		t.Fatalf("missing chunk: %+v", v)
 	}
-	if v := Check(ctx, src, RecordRef{CID: m.Chunks[0].CID, Size: 1024}); v.OK {
-		t.Fatalf("a chunk CID is not a blob root: %+v", v)
+	src.m[leaves[len(leaves)-1]] = gone
+	// A chunk is a file of its own, of its own size.
+	if v := Check(ctx, src, RecordRef{CID: leaves[0], Size: block.MinChunkSize}); !v.OK {
+		t.Fatalf("a chunk as a file: %+v", v)
+	}
+	// A block that is not a UnixFS file is a mismatch, not a retry.
+	junk := block.Sum(block.CodecNode, []byte("not dag-pb"))
+	src.m[junk] = []byte("not dag-pb")
+	if v := Check(ctx, src, RecordRef{CID: junk, Size: 10}); v.OK || v.Retry {
+		t.Fatalf("a junk root: %+v", v)
 	}
 }
 

@@ -78,7 +78,7 @@ Start a single-node dev network with "xnode start", then try "xnode put FILE".`,
 	pf.BoolVar(&g.json, "json", false, "machine-readable JSON output")
 	root.AddCommand(
 		newInitCmd(g), newStartCmd(g), newJoinCmd(g),
-		newPutCmd(g), newGetCmd(g), newLocateCmd(g),
+		newPutCmd(g), newGetCmd(g), newLocateCmd(g), newExportCmd(g), newImportCmd(g),
 		newMembersCmd(g), newStatusCmd(g),
 		newNSCmd(g), newSubmitCmd(g), newRecordCmd(g), newTxCmd(g), newParamsCmd(g),
 		newLocalnetCmd(g), newVersionCmd(g), newExportGenesisCmd(g),

@@ -70,7 +70,7 @@ func TestActionableFailuresExitOne(t *testing.T) {
 		{[]string{"put", filepath.Join(t.TempDir(), "missing.bin"), "--api", dead}, "check the path"},
 		{[]string{"status", "--api", dead}, "is a node running?"},
 		{[]string{"members", "--api", dead}, "is a node running?"},
-		{[]string{"get", "bafyreiadmknnpcv3xqwljeovs3qdruf2jlxylnnlrgsbndqhjmitxz3jre", "--api", dead}, "is a node running?"},
+		{[]string{"get", "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi", "--api", dead}, "is a node running?"},
 		{[]string{"ns", "register", "demo", "--api", dead}, "is a node running?"},
 		{[]string{"submit", "demo/x", "neither-file-nor-cid", "--api", dead}, "neither a readable file nor a CID"},
 	}
@@ -223,7 +223,7 @@ func TestStartAndUse(t *testing.T) {
 		}
 	}
 	// A CID no member holds: its would-be owners, and a note saying so.
-	r = cli(t, "", "locate", "bafyreiadmknnpcv3xqwljeovs3qdruf2jlxylnnlrgsbndqhjmitxz3jre", "--api", api)
+	r = cli(t, "", "locate", "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi", "--api", api)
 	if r.code != 0 || !strings.Contains(r.stdout, "(root)") || !strings.Contains(r.stderr, "no member holds") {
 		t.Fatalf("locate of an unknown CID: %+v", r)
 	}
@@ -248,7 +248,7 @@ func TestStartAndUse(t *testing.T) {
 	}
 	// A registered namespace and a blob nobody holds: the hint is about the
 	// blob, not the namespace.
-	r = cli(t, "", "submit", "demo/nothing", "bafyreiadmknnpcv3xqwljeovs3qdruf2jlxylnnlrgsbndqhjmitxz3jre", "--api", api)
+	r = cli(t, "", "submit", "demo/nothing", "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi", "--api", api)
 	if r.code != 1 || !strings.Contains(r.stderr, "store it first") || strings.Contains(r.stderr, "register the namespace") {
 		t.Fatalf("submit of a blob nobody holds: %+v", r)
 	}
