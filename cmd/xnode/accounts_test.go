@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -430,4 +432,142 @@ func TestAccountsAndSignedWrites(t *testing.T) {
 	if r = cli(t, "", with("validator", "create", "--stake", "10")...); r.code != 1 || !strings.Contains(r.stderr, "rejected") {
 		t.Fatalf("validator create of a validator: %+v", r)
 	}
+}
+
+// TestUserWritesThroughAnyNodeAndJoinedNodeValidates: a user whose keyring
+// holds no node registers a namespace through node A and submits a record
+// through node B, which joined A; then B's operator, funded by A's, makes B
+// a validator with `validator create` run on B, and both nodes list it.
+func TestUserWritesThroughAnyNodeAndJoinedNodeValidates(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs processes")
+	}
+	t.Setenv(keyring.PassphraseEnv, "")
+	bin := binary(t)
+	dir := t.TempDir()
+	aHome, bHome, user := filepath.Join(dir, "a"), filepath.Join(dir, "b"), filepath.Join(dir, "user")
+	a := spawn(t, bin, aHome, "start")
+	r := cli(t, "", "status", "--json", "--api", a.api)
+	var st struct {
+		Addrs []string `json:"addrs"`
+	}
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &st) != nil || len(st.Addrs) == 0 {
+		t.Fatalf("status: %+v", r)
+	}
+	// B is an observer until it registers, and an observer is not ready
+	// (it holds no data): wait for its chain instead.
+	b := spawnChain(t, bin, bHome, "join", st.Addrs[0])
+
+	// The user's home holds only a keyring.
+	if r = cli(t, "", "keys", "add", "alice", "--home", user); r.code != 0 {
+		t.Fatalf("keys add: %+v", r)
+	}
+	alice := showKey(t, user, "alice").Address
+	committed(t, "send", alice, "5000", "--home", aHome, "--api", a.api)
+	committed(t, "ns", "register", "shared", "--from", "alice", "--home", user, "--api", a.api)
+	data := make([]byte, 200<<10)
+	rand.Read(data)
+	file := filepath.Join(dir, "blob")
+	os.WriteFile(file, data, 0o644)
+	sub := committed(t, "submit", "shared/doc", file, "--from", "alice", "--home", user, "--api", b.api)
+	tu.Eventually(t, 30*time.Second, func() bool {
+		r := cli(t, "", "record", "shared/doc", "--json", "--api", a.api)
+		var rec struct {
+			Height int64 `json:"height"`
+		}
+		return r.code == 0 && json.Unmarshal([]byte(r.stdout), &rec) == nil && rec.Height == sub.Height
+	}, "the record submitted through B on A")
+	// Neither node's operator may write into alice's namespace.
+	for _, n := range []struct{ home, api string }{{aHome, a.api}, {bHome, b.api}} {
+		if r = cli(t, "", "submit", "shared/intruder", file, "--home", n.home, "--api", n.api); r.code != 1 {
+			t.Fatalf("operator submit through %s: %+v", n.api, r)
+		}
+	}
+
+	// B's operator, funded by A's, makes B a validator, signing on B.
+	bOp := showKey(t, bHome, "operator").Address
+	committed(t, "send", bOp, "50000", "--home", aHome, "--api", a.api)
+	committed(t, "validator", "create", "--stake", "20000", "--home", bHome, "--api", b.api)
+	var bPeer struct {
+		PeerID string `json:"peer_id"`
+	}
+	r = cli(t, "", "status", "--json", "--api", b.api)
+	if json.Unmarshal([]byte(r.stdout), &bPeer) != nil {
+		t.Fatalf("status B: %+v", r)
+	}
+	for _, api := range []string{a.api, b.api} {
+		tu.Eventually(t, 30*time.Second, func() bool {
+			r := cli(t, "", "validators", "--json", "--api", api)
+			var vs []struct {
+				Address string `json:"address"`
+				PeerID  string `json:"peer_id"`
+				Power   int64  `json:"power"`
+				Status  string `json:"status"`
+			}
+			if r.code != 0 || json.Unmarshal([]byte(r.stdout), &vs) != nil {
+				return false
+			}
+			for _, v := range vs {
+				if v.PeerID == bPeer.PeerID && v.Address == bOp && v.Status == "active" && v.Power == 20000 {
+					return len(vs) == 2
+				}
+			}
+			return false
+		}, "B an active validator on %s", api)
+	}
+	if acc := account(t, bHome, b.api); acc.Bonded != 20000 || acc.Balance != 30000 {
+		t.Fatalf("B's operator after validator create: %+v", acc)
+	}
+}
+
+// spawnChain runs `xnode <verb> ...` like spawn, but waits only until its
+// API answers with a chain that has caught up: readiness also wants a
+// member's place in the membership, which an observer does not have.
+func spawnChain(t testing.TB, bin, home string, verbArgs ...string) *proc {
+	t.Helper()
+	apiPort := tu.FreePort(t)
+	args := append(verbArgs, "--home", home,
+		"--api-listen", fmt.Sprintf("127.0.0.1:%d", apiPort),
+		"--p2p-listen", fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", tu.FreePort(t)),
+		"--cmt-p2p-listen", fmt.Sprintf("127.0.0.1:%d", tu.FreePort(t)),
+		"--cmt-rpc-listen", fmt.Sprintf("127.0.0.1:%d", tu.FreePort(t)))
+	p := &proc{api: fmt.Sprintf("http://127.0.0.1:%d", apiPort), log: &bytes.Buffer{}}
+	p.cmd = exec.Command(bin, args...)
+	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { p.cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(20 * time.Second):
+			p.cmd.Process.Kill()
+			<-exited
+		}
+	})
+	ok := tu.WaitFor(90*time.Second, func() bool {
+		select {
+		case <-exited:
+			return true
+		default:
+		}
+		r := cli(t, "", "status", "--json", "--api", p.api)
+		var st struct {
+			Height     int64 `json:"height"`
+			CatchingUp bool  `json:"catching_up"`
+		}
+		return r.code == 0 && json.Unmarshal([]byte(r.stdout), &st) == nil && st.Height > 0 && !st.CatchingUp
+	})
+	select {
+	case <-exited:
+		t.Fatalf("xnode %v exited early:\n%s", verbArgs, p.log)
+	default:
+	}
+	if !ok {
+		t.Fatalf("xnode %v: no caught-up chain:\n%s", verbArgs, p.log)
+	}
+	return p
 }
