@@ -35,9 +35,17 @@ func TestRelayedTxSurvivesStalledChain(t *testing.T) {
 	net := localnet.NewInProcess(t, 2, localnet.InProcessOptions{})
 	cs := clients(t, net.Nodes)
 	c0 := cs[0]
-	_, user, err := ed25519.GenerateKey(rand.Reader)
+	pub, user, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Writing needs a balance: node0's operator funds the user, relayed too.
+	fund, err := abci.NewSend(net.Operator(t, 0), net.ChainID, uint64(time.Now().UnixNano()), abci.AddressOf(pub), 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := c0.RelayTx(t.Context(), fund); err != nil || res.Status != api.TxCommitted {
+		t.Fatalf("fund the user: %+v, %v", res, err)
 	}
 
 	tx1, err := abci.NewRegisterNamespace(user, net.ChainID, 1, "relayed")
