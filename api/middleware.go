@@ -119,6 +119,15 @@ func (s *Server) recoverPanic(w *statusWriter, r *http.Request, route string) {
 		"internal error; see the node's log for this request id")
 }
 
+// shortPath is a request path cut for an error message: a path may be as
+// long as the header limit, and the answer need not echo it whole.
+func shortPath(p string) string {
+	if len(p) > 200 {
+		return fmt.Sprintf("%s... (%d bytes)", p[:128], len(p))
+	}
+	return p
+}
+
 // serveUnmatched runs the mux's own 404/405/redirect handler h into a
 // recorder and answers 404 and 405 with the JSON error shape. 405 is not in
 // the taxonomy; it carries INVALID_ARGUMENT and the Allow header.
@@ -130,10 +139,10 @@ func (s *Server) serveUnmatched(w http.ResponseWriter, r *http.Request, h http.H
 		allow := rec.header.Get("Allow")
 		w.Header().Set("Allow", allow)
 		s.writeJSONError(w, r, http.StatusMethodNotAllowed, CodeInvalidArgument,
-			fmt.Sprintf("method %s not allowed on %s (allowed: %s)", r.Method, r.URL.Path, allow))
+			fmt.Sprintf("method %s not allowed on %s (allowed: %s)", r.Method, shortPath(r.URL.Path), allow))
 	case http.StatusNotFound, 0:
 		s.writeJSONError(w, r, http.StatusNotFound, CodeNotFound,
-			fmt.Sprintf("no route %s %s", r.Method, r.URL.Path))
+			fmt.Sprintf("no route %s %s", r.Method, shortPath(r.URL.Path)))
 	default: // a redirect to the cleaned path: pass it on without a body
 		for k, v := range rec.header {
 			if k != "Content-Type" && k != "Content-Length" {
