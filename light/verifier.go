@@ -19,6 +19,7 @@ import (
 	cmtcrypto "github.com/cometbft/cometbft/proto/tendermint/crypto"
 	rpcclient "github.com/cometbft/cometbft/rpc/client"
 	rpchttp "github.com/cometbft/cometbft/rpc/client/http"
+	jsonrpcclient "github.com/cometbft/cometbft/rpc/jsonrpc/client"
 	"github.com/cometbft/cometbft/types"
 )
 
@@ -35,6 +36,8 @@ type Verifier struct {
 	witRPC    []*rpchttp.HTTP // the witnesses', for their latest heights
 	primary   provider.Provider
 	witnesses []provider.Provider
+
+	idle []func() // close each RPC client's idle connections
 
 	mu     sync.Mutex
 	client *cmtlight.Client // set by Start, nil after Close
@@ -53,9 +56,16 @@ func New(cfg Config) (*Verifier, error) {
 	if v.now == nil {
 		v.now = time.Now
 	}
-	timeout := uint(max(1, (cfg.RequestTimeout+time.Second-1)/time.Second))
 	mk := func(remote string) (*rpchttp.HTTP, provider.Provider, error) {
-		c, err := rpchttp.NewWithTimeout(remote, "/websocket", timeout)
+		hc, err := jsonrpcclient.DefaultHTTPClient(remote)
+		if err != nil {
+			return nil, nil, fmt.Errorf("light: RPC client for %s: %w", remote, err)
+		}
+		hc.Timeout = cfg.RequestTimeout
+		if tr, ok := hc.Transport.(interface{ CloseIdleConnections() }); ok {
+			v.idle = append(v.idle, tr.CloseIdleConnections)
+		}
+		c, err := rpchttp.NewWithClient(remote, "/websocket", hc)
 		if err != nil {
 			return nil, nil, fmt.Errorf("light: RPC client for %s: %w", remote, err)
 		}
@@ -146,12 +156,16 @@ func (v *Verifier) genesisHeader(ctx context.Context, g *types.GenesisDoc) ([]by
 	return lb.Hash(), nil
 }
 
-// Close releases the Verifier. It is idempotent.
+// Close releases the Verifier and closes its idle RPC connections. A
+// call in flight finishes or fails on its own. Close is idempotent.
 func (v *Verifier) Close() error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.closed = true
 	v.client = nil
+	for _, f := range v.idle {
+		f()
+	}
 	return nil
 }
 
