@@ -132,7 +132,12 @@
 // (off by default: xnode learns CometBFT peers from its own gossip and calls
 // DialPeers), the address book is saved from a goroutine Close cannot wait
 // for. CometBFT's Prometheus metrics are off because they would register on
-// the global default registry.
+// the global default registry. A stopping CometBFT switch leaves a connection
+// it accepts meanwhile open and unserved, and the peer that dialled it then
+// refuses the node restarted in the same process as a duplicate until its
+// pong timeout (about 105 s); so filter_peers is on, and a peerGate in front
+// of the application answers CometBFT's filter queries: every peer until
+// Close begins, none after (the switch closes a connection it filters out).
 //
 // This package imports no other xnode package except the root error kinds;
 // consensustest holds a multi-validator harness and a load generator for
