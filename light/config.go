@@ -169,10 +169,7 @@ func checkURL(s string) error {
 		return errors.New("missing RPC URL")
 	}
 	u, err := url.Parse(s)
-	if err != nil {
-		return fmt.Errorf("RPC URL %q: %w", s, err)
-	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("RPC URL %q: want http://HOST:PORT or https://HOST:PORT", s)
 	}
 	return nil
