@@ -44,7 +44,11 @@
 //     signatures above the floor through.
 //
 // A restart during recovery, before the floor is written, recovers again:
-// nothing was signed meanwhile. The only validator of a chain (by genesis)
+// nothing was signed meanwhile. The floor is only as good as the peers the
+// node hears when block sync ends: it must recover among the network's
+// validators (as xnode does, dialling every member it learns from gossip),
+// not behind one lagging node. A peer that lies about a huge height only
+// keeps this validator from signing (liveness), it cannot make it sign twice. The only validator of a chain (by genesis)
 // cannot recover: CometBFT does not block-sync a chain it alone validates,
 // it would produce new blocks from where its data ends, with the key that
 // signed the old ones. New refuses it with ErrSignStateLost, naming the file
