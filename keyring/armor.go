@@ -116,8 +116,14 @@ func parseJSON(s []byte) (ed25519.PrivateKey, error) {
 	var v struct {
 		Type    string          `json:"type"`
 		PrivKey json.RawMessage `json:"priv_key"`
+		Seed    string          `json:"seed"`
+		Sealed  json.RawMessage `json:"sealed"`
 	}
-	if err := json.Unmarshal(s, &v); err != nil || len(v.PrivKey) == 0 {
+	err := json.Unmarshal(s, &v)
+	if err == nil && (v.Seed != "" || len(v.Sealed) > 0) {
+		return nil, fmt.Errorf("%w: this is a keyring key file; export the key with 'xnode keys export NAME -o FILE' and import that", ErrBadImport)
+	}
+	if err != nil || len(v.PrivKey) == 0 {
 		return nil, fmt.Errorf("%w: JSON without a priv_key", ErrBadImport)
 	}
 	var b64 string

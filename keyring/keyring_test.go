@@ -608,3 +608,11 @@ func TestTerminalPrompts(t *testing.T) {
 		t.Fatalf("empty typed passphrase: %v", err)
 	}
 }
+
+func mustKeyFile(t *testing.T) []byte {
+	f, err := NewKeyFile("k", genKey(t), nil, fastScrypt, nil, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f.Encode()
+}

@@ -518,6 +518,30 @@ func TestUserWritesThroughAnyNodeAndJoinedNodeValidates(t *testing.T) {
 	if acc := account(t, bHome, b.api); acc.Bonded != 20000 || acc.Balance != 30000 {
 		t.Fatalf("B's operator after validator create: %+v", acc)
 	}
+
+	// A third node joins and is admitted to placement with `node register`,
+	// its stake bonded from a user account rather than its operator's.
+	cHome := filepath.Join(dir, "c")
+	c := spawnChain(t, bin, cHome, "join", st.Addrs[0])
+	if r = cli(t, "", "keys", "import", "alice", filepath.Join(user, "keys", "keyring", "alice.key"), "--home", cHome); r.code != 1 || !strings.Contains(r.stderr, "xnode keys export") {
+		t.Fatalf("import of a keyring file (not a key export) was accepted: %+v", r)
+	}
+	pem := filepath.Join(dir, "alice.pem")
+	if r = cli(t, "", "keys", "export", "alice", "-o", pem, "--home", user); r.code != 0 {
+		t.Fatalf("export: %+v", r)
+	}
+	if r = cli(t, "", "keys", "import", "alice", pem, "--home", cHome); r.code != 0 {
+		t.Fatalf("import on C: %+v", r)
+	}
+	committed(t, "node", "register", "--stake", "100", "--from", "alice", "--home", cHome, "--api", c.api)
+	if acc := account(t, user, a.api, "alice"); acc.Bonded != 100 {
+		t.Fatalf("alice after bonding C: %+v", acc)
+	}
+	// The same peer id again is refused with the chain's reason.
+	r = cli(t, "", "node", "register", "--stake", "100", "--from", "alice", "--home", cHome, "--api", c.api)
+	if r.code != 1 || !strings.Contains(r.stderr, "already_registered") {
+		t.Fatalf("second node register: %+v", r)
+	}
 }
 
 // spawnChain runs `xnode <verb> ...` like spawn, but waits only until its
