@@ -160,7 +160,7 @@ func newGetCmd(g *globals) *cobra.Command {
 	var out string
 	cmd := &cobra.Command{
 		Use:   "get CID [-o FILE]",
-		Short: "Fetch a blob, verified, to standard output or a file (written atomically)",
+		Short: "Fetch a blob, verified, to standard output or a file (a regular file is written atomically)",
 		Args:  exactArgs(1, "one CID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if _, err := block.Parse(args[0]); err != nil {
@@ -177,6 +177,8 @@ func newGetCmd(g *globals) *cobra.Command {
 			if st, err := os.Stat(out); err == nil && st.IsDir() {
 				return fmt.Errorf("%s is a directory\nname the file to write, for example -o %s", out, filepath.Join(out, args[0]))
 			}
+			// A regular file is replaced atomically; a device, FIFO or
+			// socket (-o /dev/null) is written in place, never replaced.
 			err = atomicfile.Write(out, 0o644, func(w io.Writer) error {
 				_, err := c.Get(cmd.Context(), args[0], w)
 				return g.explain(err)
@@ -187,7 +189,7 @@ func newGetCmd(g *globals) *cobra.Command {
 			return err
 		},
 	}
-	cmd.Flags().StringVarP(&out, "output", "o", "", "write to FILE (via a temporary file and rename) instead of standard output")
+	cmd.Flags().StringVarP(&out, "output", "o", "", "write to FILE instead of standard output (- is standard output); a regular file is replaced via a temporary file and rename, a device, FIFO or socket is written in place")
 	return cmd
 }
 
