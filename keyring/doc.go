@@ -15,7 +15,7 @@
 //
 // The node's own operator key (<home>/keys/operator.key, written by the
 // overlay) is the account "operator": List and Show include it, PrivateKey
-// and Export read it, and Add, Import and Remove refuse the name. The
+// and Export read it, and Add and Import refuse the name. The
 // keyring reads that file through Config.Operator, so it does not know the
 // overlay's file format.
 //

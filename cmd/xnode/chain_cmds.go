@@ -16,7 +16,7 @@ import (
 )
 
 func newNSCmd(g *globals) *cobra.Command {
-	ns := &cobra.Command{Use: "ns", Short: "Namespaces: claim a name for this node's key"}
+	ns := &cobra.Command{Use: "ns", Short: "Namespaces: claim a name (for this node's key, or --from a key of yours), say who publishes its services"}
 	ns.AddCommand(withFrom(g, &cobra.Command{
 		Use:   "register NAME",
 		Short: "Claim a namespace for this node's operator key (first come, first served)",
