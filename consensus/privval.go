@@ -41,11 +41,11 @@ func voteStep(t cmtproto.SignedMsgType) signStep {
 	return stepPrevote
 }
 
-// recoveryMargin is how many heights above the highest height the network
-// reports a recovering validator also refuses. The lost sign state may hold
-// a vote one height beyond what any peer has committed: a validator moves to
-// height H+1 as soon as it sees +2/3 precommits for H, and its own precommit,
-// the one the others still needed, may be exactly what was lost with it. It
+// recoveryMargin is how many heights above the highest height its peers
+// report deciding a recovering validator also refuses. Its lost sign state
+// may hold a vote one height beyond that: a validator moves to height H+1 as
+// soon as it has +2/3 precommits for H, and its own precommit, the one the
+// others still needed to commit H, may be exactly what was lost with it. It
 // cannot be two heights ahead: that takes +2/3 of the validators at H+1,
 // and the peers it hears from would report it.
 const recoveryMargin = 1
