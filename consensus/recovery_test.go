@@ -50,6 +50,23 @@ func TestWipedValidatorRecovers(t *testing.T) {
 	if err := os.RemoveAll(filepath.Join(home, "data")); err != nil {
 		t.Fatal(err)
 	}
+	statePath := filepath.Join(home, "data", "priv_validator_state.json")
+
+	// Started where no peer can reach it, it signs nothing and writes no
+	// sign state: stopped like that, the next start recovers again.
+	isolated := nw.Configs[victim]
+	isolated.P2PListen = loopback(t)
+	isolated.PersistentPeers = nil
+	alone := startNode(t, isolated, kvstore.NewInMemoryApplication())
+	if g := consensus.SignGuardOf(alone); !g.Recovering || g.Decided {
+		t.Fatalf("isolated wiped validator: %+v, want recovering and undecided", g)
+	}
+	if err := alone.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(statePath); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("sign state written before recovery: %v", err)
+	}
 
 	n := nw.Restart(t, victim, kvstore.NewInMemoryApplication())
 	if g := consensus.SignGuardOf(n); !g.Recovering {
@@ -66,7 +83,7 @@ func TestWipedValidatorRecovers(t *testing.T) {
 	if guard.Floor <= during.Height {
 		t.Fatalf("floor %d at or below the height %d the network had committed before the restart", guard.Floor, during.Height)
 	}
-	if _, err := os.Stat(filepath.Join(home, "data", "priv_validator_state.json")); err != nil {
+	if _, err := os.Stat(statePath); err != nil {
 		t.Fatalf("recovered sign state not written: %v", err)
 	}
 
