@@ -590,7 +590,9 @@ func (n *Node) Ready(ctx context.Context) []api.Check {
 	checks := []api.Check{{Name: "host", OK: len(n.host.Addrs()) > 0}}
 	live := n.liveView().size()
 	joined := api.Check{Name: "membership", OK: true, Detail: fmt.Sprintf("%d live members", live)}
-	if len(n.cfg.P2P.Bootstrap) > 0 && live < 2 {
+	// An observer has joined once it hears another node, though placement
+	// counts neither it nor any other observer.
+	if len(n.cfg.P2P.Bootstrap) > 0 && len(n.members.Live()) < 2 {
 		joined.OK = false
 		joined.Detail = "no other member seen yet"
 	}

@@ -144,6 +144,51 @@ func TestJoinProcesses(t *testing.T) {
 
 	b := spawn(t, bin, filepath.Join(dir, "b"), "join", boot, "--chain-id", st.ChainID)
 	c := spawn(t, bin, filepath.Join(dir, "c"), "join", boot)
+	// Joined, they are observers until they register: the first node lists
+	// them only with --all. Its operator funds theirs, and they register.
+	states := func(api string, all bool) map[string]int {
+		args := []string{"members", "--json", "--api", api}
+		if all {
+			args = append(args, "--all")
+		}
+		r := cli(t, "", args...)
+		var ms []struct {
+			State string `json:"state"`
+		}
+		if r.code != 0 || json.Unmarshal([]byte(r.stdout), &ms) != nil {
+			return nil
+		}
+		n := map[string]int{}
+		for _, m := range ms {
+			n[m.State]++
+		}
+		return n
+	}
+	tu.Eventually(t, 60*time.Second, func() bool {
+		return states(a.api, true)["observer"] == 2 && states(a.api, false)["observer"] == 0
+	}, "two observers on the first node")
+	for name, p := range map[string]*proc{"b": b, "c": c} {
+		var role struct {
+			Role string `json:"role"`
+		}
+		if r := cli(t, "", "status", "--json", "--api", p.api); r.code != 0 || json.Unmarshal([]byte(r.stdout), &role) != nil || role.Role != "observer" {
+			t.Fatalf("joined node: %+v", r)
+		}
+		var acct struct {
+			Address string `json:"address"`
+		}
+		if r := cli(t, "", "account", "--json", "--api", p.api); r.code != 0 || json.Unmarshal([]byte(r.stdout), &acct) != nil {
+			t.Fatalf("account of a joined node: %+v", r)
+		}
+		if r := cli(t, "", "send", acct.Address, "5000", "--home", filepath.Join(dir, "a"), "--api", a.api); r.code != 0 {
+			t.Fatalf("fund a joined node: %+v", r)
+		}
+		// Signed with the joined node's keys, relayed by the first node,
+		// whose state already holds the transfer.
+		if r := cli(t, "", "node", "register", "--stake", "1000", "--home", filepath.Join(dir, name), "--api", a.api); r.code != 0 {
+			t.Fatalf("register a joined node: %+v", r)
+		}
+	}
 	tu.Eventually(t, 60*time.Second, func() bool {
 		r := cli(t, "", "members", "--json", "--api", a.api)
 		var ms []struct {
