@@ -125,7 +125,7 @@ func (n *Node) Start(ctx context.Context) error {
 			func() (*types.GenesisDoc, error) { return genesis, nil },
 			dbs.provider,
 			nm.DefaultMetricsProvider(ccfg.Instrumentation), // Prometheus is off: no-op metrics
-			newSlogAdapter(n.log, n.cfg.LogLevel),
+			newSlogAdapter(slog.New(quietRefusals{n.log.Handler()}), n.cfg.LogLevel),
 		)
 		if err != nil {
 			panic(err)
