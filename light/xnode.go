@@ -2,6 +2,7 @@ package light
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"strings"
@@ -64,4 +65,38 @@ func decode[T any](res Result, err error, fn func([]byte) (T, error)) (Result, e
 	}
 	res.Value = val
 	return res, nil
+}
+
+// Balance reads and verifies the balance of the account address (bech32,
+// as `xnode keys show` prints it); Result.Value is the balance, a uint64.
+// An account the state does not hold has a balance of 0: Result.Found is
+// false and Value is uint64(0), proven by an absence proof.
+func (v *Verifier) Balance(ctx context.Context, address string) (Result, error) {
+	a, err := abci.ParseAddress(address)
+	if err != nil {
+		return Result{}, fmt.Errorf("light: account %q: %w", address, err)
+	}
+	res, err := v.Query(ctx, abci.QueryAccount, []byte(address), abci.AccountKey(a))
+	if err == nil && !res.Found {
+		res.Value = uint64(0)
+	}
+	return decode(res, err, func(raw []byte) (uint64, error) {
+		if len(raw) != 8 {
+			return 0, fmt.Errorf("a balance of %d bytes, want 8", len(raw))
+		}
+		return binary.BigEndian.Uint64(raw), nil
+	})
+}
+
+// Stake reads and verifies the registration of the account address (the
+// node it runs, what it has bonded, its standing); Result.Value is its
+// abci.Stake when present.
+func (v *Verifier) Stake(ctx context.Context, address string) (Result, error) {
+	a, err := abci.ParseAddress(address)
+	if err != nil {
+		return Result{}, fmt.Errorf("light: account %q: %w", address, err)
+	}
+	key := abci.StakeKey(a)
+	res, err := v.Query(ctx, abci.QueryKey, key, key)
+	return decode(res, err, abci.DecodeStake)
 }

@@ -2,6 +2,7 @@ package light_test
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
@@ -21,11 +22,16 @@ import (
 	"github.com/xnode/xnode/light"
 )
 
+// fundedKey's account holds 1000 in the genesis of xnodeNetwork.
+var fundedKey = ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
+
 // xnodeNetwork runs n validators of the xnode application with a
 // namespace "demo" and a record demo/hello committed.
 func xnodeNetwork(t *testing.T, n int) (*network, string) {
 	t.Helper()
-	state, err := json.Marshal(abci.DefaultGenesisState())
+	gs := abci.DefaultGenesisState()
+	gs.Accounts = []abci.GenesisAccount{{Address: abci.AddressOf(fundedKey.Public().(ed25519.PublicKey)), Balance: 1000}}
+	state, err := json.Marshal(gs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +104,20 @@ func TestXnodeRecordForgedByOneNode(t *testing.T) {
 	if p, ok := params.Value.(abci.Params); !ok || p != abci.DefaultParams() {
 		t.Fatalf("params: got %+v, want %+v", params.Value, abci.DefaultParams())
 	}
+	funded := abci.AddressOf(fundedKey.Public().(ed25519.PublicKey)).String()
+	bal, err := honest.Balance(ctx, funded)
+	if err != nil || !bal.Found || bal.Value != uint64(1000) {
+		t.Fatalf("balance: got %+v, %v", bal, err)
+	}
+	stranger := abci.AddressOf(nw.Keys[3].Public().(ed25519.PublicKey)).String()
+	if bal, err := honest.Balance(ctx, stranger); err != nil || bal.Found || bal.Value != uint64(0) {
+		t.Fatalf("balance of an account the state does not hold: got %+v, %v", bal, err)
+	}
+	if _, err := honest.Balance(ctx, "not-an-address"); err == nil {
+		t.Fatal("a malformed address was accepted")
+	}
 	for _, q := range []func() (light.Result, error){
+		func() (light.Result, error) { return honest.Stake(ctx, stranger) },
 		func() (light.Result, error) { return honest.Record(ctx, "demo", "missing") },
 		func() (light.Result, error) { return honest.Record(ctx, "nobody", "hello") },
 		func() (light.Result, error) { return honest.Namespace(ctx, "nobody") },
