@@ -27,9 +27,9 @@
 // The Verifier reads at one below the lowest latest height among the
 // primary and the witnesses, so that the header committing to the state
 // exists on all of them. Record, Namespace, Params, ValidatorPower,
-// Balance, Stake and Key are the xnode key spaces; Query is the general form, given the query
-// path, data and the state key the answer must be about. Verify checks a
-// proof obtained elsewhere (the "proof" of GET
+// Balance, Stake and Key are the xnode key spaces; Query is the general
+// form, given the query path, data and the state key the answer must be
+// about. Verify checks a proof obtained elsewhere (the "proof" of GET
 // /v1/records/{ns}/{key}?prove=true), fetching only the header.
 //
 // # Errors
