@@ -22,6 +22,8 @@
 //	POST /v1/blobs                          raw body, streamed → 201 PutResult
 //	GET  /v1/blobs/{cid}  (and HEAD)        the blob; single byte ranges → 206
 //	GET  /v1/locate/{cid}                   Location
+//	GET  /ipfs/{cid}      (and HEAD)        trustless gateway: a raw block, a CAR, or the file
+//	POST /v1/car                            a CAR, streamed → 201 ImportResult
 //	POST /v1/namespaces   {"name"}          201 {"name","height","tx"}
 //	POST /v1/records      {"namespace","key","cid"}  201 {"height","tx"}
 //	GET  /v1/records/{namespace}/{key...}   Record (the key may contain '/')
@@ -29,6 +31,20 @@
 // Every response carries X-Request-Id: the request's own when it has 1 to
 // 128 printable ASCII characters without spaces, else 16 random bytes in
 // hex. Node methods can read it with RequestID(ctx).
+//
+// # Gateway
+//
+// GET /ipfs/{cid} follows the IPFS trustless gateway spec (gateway.go). The
+// answer's format comes from ?format=raw|car, else the Accept header
+// (highest q): application/vnd.ipld.raw is the one block named, served
+// with Range (Node.GetBlock); application/vnd.ipld.car (version=1) is a
+// CARv1 of the DAG, depth first, no duplicates, with dag-scope all, entity
+// (entity-bytes=from:to) or block; application/octet-stream, */* or no
+// Accept is the file, served as /v1/blobs is but with its Content-Type
+// sniffed. Any other Accept is 406 with code INVALID_ARGUMENT and the list
+// of served types. A CAR that fails after its first bytes aborts the
+// connection, as a blob does. POST /v1/car hands the body to
+// Node.ImportCAR under the same body limit and rules as a put.
 //
 // # Errors
 //
