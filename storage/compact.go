@@ -109,7 +109,7 @@ func (s *Store) compact(ctx context.Context) error {
 // the index at the copy, unless the index no longer points at old (the block
 // was deleted or stored again meanwhile).
 func (s *Store) move(c cid.Cid, old location) error {
-	data, err := s.segs.read(old)
+	data, err := s.segs.read(old, true)
 	if err == nil {
 		err = block.Verify(c, data)
 	}

@@ -314,3 +314,30 @@ func TestDamageReportSaysTentative(t *testing.T) {
 		t.Fatalf("reports %+v: want the first tentative, the second not", reports.got)
 	}
 }
+
+// TestSegmentTruncatedUnderTheStore cuts a segment short while the store has
+// it open and mapped: a read of a block past the new end fails as damaged
+// (the fault of touching the map past the file's end is caught), it does not
+// bring the process down, and the blocks before it still read.
+func TestSegmentTruncatedUnderTheStore(t *testing.T) {
+	ctx := context.Background()
+	var reports damageLog
+	s, _ := open(t, t.TempDir(), func(c *Config) { c.OnDamage = reports.report })
+	bs := putSeparately(t, s, 6, 64<<10)
+	path, off, _, err := s.Locate(ctx, bs[4].CID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(path, off); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range bs[4:] {
+		if _, err := s.Get(ctx, b.CID); !errors.Is(err, xnode.ErrIntegrity) {
+			t.Fatalf("get of a block cut off its segment: %v", err)
+		}
+	}
+	if len(reports.cids()) != 2 {
+		t.Fatalf("reported %v, want the two cut-off blocks", reports.cids())
+	}
+	wantOnly(t, s, bs[:4], nil)
+}

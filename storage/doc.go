@@ -139,13 +139,18 @@
 // # Memory
 //
 // The badger knobs in Config are sized for a small idle footprint (see
-// config.go). Segments are read and written with pread and pwrite, never
-// mapped, so blocks that went through the store do not count in the
-// process's RSS. Badger maps its value log, which now holds only the blocks
-// of an old home; every 30 s the GC loop advises those mappings away
-// (MADV_DONTNEED, Linux only), which leaves the pages in the page cache and
-// the data untouched but stops an idle node from looking as large as its
-// recent traffic.
+// config.go). Segments are written with pwrite and read through read-only
+// shared memory maps (a copy in user space; pread cost a system call per
+// block, which made reads slower than badger's mapped value log), and
+// badger maps its value log, which now holds only the blocks of an old home.
+// So blocks that were served stay counted in the process's RSS as mapped
+// file pages (RssFile) until the kernel reclaims them; every 30 s the GC
+// loop advises those mappings away (MADV_DONTNEED, Linux only), which leaves
+// the pages in the page cache and the data untouched but stops an idle node
+// from looking as large as its recent traffic. A read that touches a map
+// past the end of a truncated segment faults; the fault is caught and the
+// read fails as damaged. The verification pass and compaction read with
+// pread, so that their pages can leave the page cache.
 //
 // Written blocks also leave the page cache once synced (Config.DropWritten,
 // Linux only): every WriteBehind bytes the loop syncs and drops the segment

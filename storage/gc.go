@@ -168,8 +168,10 @@ func (s *Store) gcLoop(ctx context.Context) {
 // backgroundSync is a sync no caller waits for (see Config.WriteBehind),
 // followed by dropping the synced pages of segments (Config.DropWritten)
 // when enough has been written since the last drop. Segments are written
-// with pwrite, never mapped, so their pages write back without the TLB
-// shootdowns a mapped value log cost.
+// with pwrite, never through a map, so their pages write back without the
+// TLB shootdowns a mapped value log cost; pages that reads mapped are
+// unmapped first (releaseMappedPages), since the kernel drops only unmapped
+// pages.
 func (s *Store) backgroundSync() error {
 	needSync := s.unsynced.Load() >= s.cfg.WriteBehind // else a sync since the ask (an upload's Confirm) covered it
 	needDrop := s.dropWritten && s.undropped.Load() >= s.cfg.WriteBehind
@@ -180,6 +182,10 @@ func (s *Store) backgroundSync() error {
 	if needDrop {
 		s.undropped.Store(0)
 		heads = s.segs.dropHeads()
+	}
+	// The kernel drops only pages no one maps: unmap what reads mapped.
+	if _, err := s.releaseMappedPages(); err != nil {
+		return err
 	}
 	// A drop pass syncs too, so that every page it drops is clean: the
 	// kernel keeps dirty ones.

@@ -13,12 +13,12 @@ import (
 )
 
 // releaseMappedPages drops this process's references to the resident pages
-// of the value-log files (madvise MADV_DONTNEED) and returns how many bytes of
-// mappings it advised.
+// of the segment files and of badger's value-log files (madvise
+// MADV_DONTNEED) and returns how many bytes of mappings it advised.
 //
-// Why: badger v4 reads and writes the value log through shared memory maps,
-// so every chunk written or served stays counted in the process's RSS (as
-// RssFile) until the kernel needs the memory. Those pages are only page
+// Why: segments are read, and badger v4 reads and writes the value log,
+// through shared memory maps, so every chunk served stays counted in the
+// process's RSS (as RssFile) until the kernel needs the memory. Those pages are only page
 // cache, but a node that has moved a gigabyte would look like it holds one.
 // For a shared file mapping MADV_DONTNEED only unmaps the pages: they stay in
 // the page cache (dirty ones stay dirty and reach the disk as usual), and the
@@ -26,8 +26,10 @@ import (
 //
 // It holds ops exclusively: value-log maps move only when badger writes
 // (commits and value-log GC, both ours and both under ops) or deletes a
-// rewritten file (when our last iterator closes, also under ops), so the
-// ranges read from /proc/self/maps are still those files' when advised.
+// rewritten file (when our last iterator closes, also under ops), and
+// segment maps only when a segment is created or compacted away (under
+// ops), so the ranges read from /proc/self/maps are still those files' when
+// advised.
 func (s *Store) releaseMappedPages() (int64, error) {
 	if s.cfg.InMemory || s.realDir == "" {
 		return 0, nil
@@ -51,7 +53,9 @@ func (s *Store) releaseMappedPages() (int64, error) {
 			continue
 		}
 		path := strings.Join(f[5:], " ")
-		if !strings.HasSuffix(path, ".vlog") || filepath.Dir(path) != s.realDir {
+		vlog := strings.HasSuffix(path, ".vlog") && filepath.Dir(path) == s.realDir
+		seg := strings.HasSuffix(path, segmentSuffix) && filepath.Dir(path) == filepath.Join(s.realDir, segmentDir)
+		if !vlog && !seg {
 			continue
 		}
 		lo, hi, ok := strings.Cut(f[0], "-")

@@ -79,6 +79,9 @@ func decodeLocation(v []byte) (location, error) {
 type segment struct {
 	id uint32
 	f  *os.File
+	// m maps the file read-only (see segmap_unix.go); nil where segments
+	// are not mapped. Reads past len(m) use pread.
+	m []byte
 	// size is where the next record goes (the file's length once written).
 	size atomic.Int64
 	// live is the bytes of data the index points at in this segment; it
@@ -149,6 +152,9 @@ func openSegments(dir string, maxSize int64) (*segments, error) {
 		sg := &segment{id: id, f: f}
 		sg.size.Store(st.Size())
 		sg.dropped = st.Size()
+		if sg.m, err = mapSegment(f, max(st.Size(), maxSize)); err != nil {
+			return nil, errors.Join(err, f.Close(), ss.close())
+		}
 		ss.files[id] = sg
 		ss.cur = sg
 	}
@@ -165,7 +171,7 @@ func (ss *segments) close() error {
 	defer ss.mu.Unlock()
 	var errs []error
 	for id, sg := range ss.files {
-		errs = append(errs, sg.f.Close())
+		errs = append(errs, unmapSegment(sg.m), sg.f.Close())
 		delete(ss.files, id)
 	}
 	return errors.Join(errs...)
@@ -226,6 +232,9 @@ func (ss *segments) rotate() error {
 		return errors.Join(fmt.Errorf("new segment: %w", err), f.Close())
 	}
 	sg := &segment{id: id, f: f}
+	if sg.m, err = mapSegment(f, ss.maxSize); err != nil {
+		return errors.Join(fmt.Errorf("new segment: %w", err), f.Close())
+	}
 	ss.mu.Lock()
 	ss.files[id] = sg
 	ss.mu.Unlock()
@@ -241,10 +250,11 @@ func syncDir(dir string) error {
 	return errors.Join(d.Sync(), d.Close())
 }
 
-// read returns the bytes at l. A location past the end of its file (a
-// truncated segment) is io.ErrUnexpectedEOF; a segment that no longer
-// exists is errSegmentGone.
-func (ss *segments) read(l location) ([]byte, error) {
+// read returns the bytes at l, through the segment's map unless pread
+// (the verification pass, whose pages must not stay mapped). A location past
+// the end of its file (a truncated segment) is io.ErrUnexpectedEOF; a
+// segment that no longer exists is errSegmentGone.
+func (ss *segments) read(l location, pread bool) ([]byte, error) {
 	ss.mu.RLock()
 	defer ss.mu.RUnlock()
 	sg, ok := ss.files[l.seg]
@@ -252,6 +262,15 @@ func (ss *segments) read(l location) ([]byte, error) {
 		return nil, errSegmentGone
 	}
 	buf := make([]byte, l.n)
+	if end := l.off + int64(l.n); !pread && l.off >= 0 && end <= int64(len(sg.m)) {
+		if end > sg.size.Load() {
+			return nil, fmt.Errorf("read segment %d at %d: %w", l.seg, l.off, io.ErrUnexpectedEOF)
+		}
+		if err := copyMapped(buf, sg.m[l.off:end]); err != nil {
+			return nil, fmt.Errorf("read segment %d at %d: %w", l.seg, l.off, err)
+		}
+		return buf, nil
+	}
 	n, err := sg.f.ReadAt(buf, l.off)
 	if n == l.n {
 		return buf, nil
@@ -333,7 +352,7 @@ func (ss *segments) remove(id uint32) error {
 	if !ok {
 		return nil
 	}
-	err := sg.f.Close()
+	err := errors.Join(unmapSegment(sg.m), sg.f.Close())
 	if rerr := os.Remove(ss.path(id)); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
 		err = errors.Join(err, rerr)
 	}

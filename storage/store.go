@@ -580,7 +580,7 @@ func (s *Store) get(c cid.Cid, forget bool) ([]byte, error) {
 			return nil, fmt.Errorf("storage: get %s: %w", c, err)
 		}
 		if ref.inSegment && rerr == nil {
-			data, rerr = s.segs.read(ref.loc)
+			data, rerr = s.segs.read(ref.loc, forget)
 			if errors.Is(rerr, errSegmentGone) && attempt == 0 {
 				continue // compaction moved it since the lookup
 			}
