@@ -295,6 +295,10 @@ type Status struct {
 	Validator bool
 	// VotingPower is this node's voting power (0 for a full node).
 	VotingPower int64
+	// Recovering is true while the node, started without its priv validator
+	// state, signs nothing: until it has caught up with its peers and
+	// written its recovery floor (see doc.go, Recovery).
+	Recovering bool
 }
 
 // Status reports the node's chain status.
@@ -307,6 +311,7 @@ func (n *Node) Status(ctx context.Context) (Status, error) {
 	if err != nil {
 		return Status{}, fmt.Errorf("consensus: status: %w", err)
 	}
+	g, _, _ := n.signer.state()
 	return Status{
 		NodeID:      n.NodeID(),
 		ChainID:     n.genesis.ChainID,
@@ -316,6 +321,7 @@ func (n *Node) Status(ctx context.Context) (Status, error) {
 		Peers:       l.cmt.Switch().Peers().Size(),
 		Validator:   st.ValidatorInfo.VotingPower > 0,
 		VotingPower: st.ValidatorInfo.VotingPower,
+		Recovering:  g.recovering && !g.decided,
 	}, nil
 }
 

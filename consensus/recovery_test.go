@@ -72,6 +72,9 @@ func TestWipedValidatorRecovers(t *testing.T) {
 	if g := consensus.SignGuardOf(n); !g.Recovering {
 		t.Fatalf("wiped validator not recovering: %+v", g)
 	}
+	if st := status(t, n); !st.Recovering && !consensus.SignGuardOf(n).Decided {
+		t.Fatalf("status of a recovering validator: %+v", st)
+	}
 
 	// It catches up with the others through block sync and decides its floor.
 	var guard consensus.SignGuard
@@ -80,6 +83,9 @@ func TestWipedValidatorRecovers(t *testing.T) {
 		st := status(t, n)
 		return guard.Decided && !st.CatchingUp && st.Height >= status(t, nw.Nodes[0]).Height-1
 	}, "wiped validator to catch up and decide its floor")
+	if st := status(t, n); st.Recovering {
+		t.Fatalf("status after recovery: %+v", st)
+	}
 	if guard.Floor <= during.Height {
 		t.Fatalf("floor %d at or below the height %d the network had committed before the restart", guard.Floor, during.Height)
 	}
