@@ -115,6 +115,17 @@ func (p *InProcess) CreateValidator(tb testing.TB, i int, stake uint64) {
 	p.Commit(tb, "create validator", tx)
 }
 
+// Unbond unbonds amount of node i's stake (its validator's or its node
+// registration's), signed by its operator.
+func (p *InProcess) Unbond(tb testing.TB, i int, amount uint64) {
+	tb.Helper()
+	tx, err := abci.NewUnbond(p.Operator(tb, i), p.ChainID, txNonce(), amount)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p.Commit(tb, "unbond", tx)
+}
+
 // Unjail asks the chain to release node i's jailed validator, through the
 // first live node. The chain refuses (an error) until its jail time is over.
 func (p *InProcess) Unjail(tb testing.TB, i int) error {

@@ -110,9 +110,11 @@ func (n *Node) admitted(ms []memberInfo) []memberInfo {
 	return out
 }
 
-// isObserver reports whether p's announcements are those of an observer.
+// isObserver reports whether p's announcements are those of an observer:
+// a peer the chain does not admit, including one whose admission ended and
+// that repair still keeps in place for its grace.
 func (n *Node) isObserver(p peer.ID) bool {
-	return n.admit != nil && !n.admit.Open() && n.admit.Place(p).Placement == admission.Out
+	return n.admit != nil && !n.admit.Admitted(p)
 }
 
 // ignoreMember reports whether a membership event of p must not call for

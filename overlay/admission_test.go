@@ -183,3 +183,55 @@ func listed(ms []api.Member, p peer.ID, state string) bool {
 	}
 	return false
 }
+
+// TestUnbondedNodeLeavesPlacement: a registered node that unbonds its whole
+// stake leaves placement; once the repair grace has passed its blocks are
+// re-replicated on the members left, as for a member that left, and every
+// blob still reads back.
+func TestUnbondedNodeLeavesPlacement(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-node")
+	}
+	params := abci.DefaultParams() // R=3
+	net := localnet.NewInProcess(t, 4, localnet.InProcessOptions{Params: &params, Validators: 1, AntiEntropy: time.Second})
+	cs := clients(t, net.Nodes)
+	blobs := putBlobs(t, cs, 12, 51)
+	ctx := context.Background()
+	gone := net.Nodes[3]
+	held := gone.Store().Usage().Blocks
+	if held == 0 {
+		t.Fatal("the node to unbond holds no block: the test proves nothing")
+	}
+	if st, err := cs[3].Status(ctx); err != nil || st.Role != overlay.RoleMember {
+		t.Fatalf("registered node: role %q (%v), want member", st.Role, err)
+	}
+
+	net.Unbond(t, 3, overlay.GenesisStake)
+	tu.Eventually(t, 30*time.Second, func() bool {
+		st, err := cs[0].Status(ctx)
+		ms, merr := cs[0].AllMembers(ctx)
+		return err == nil && merr == nil && st.Members == 3 && listed(ms, gone.ID(), api.MemberObserver) && gone.Observer()
+	}, "the unbonded node is an observer")
+	rest := net.Nodes[:3]
+	tu.Eventually(t, 60*time.Second, func() bool {
+		return len(placementErrors(ctx, cs[0], rest, blobs, 3, false)) == 0
+	}, "every block is held by its 3 owners among the members left")
+	for _, b := range blobs {
+		loc, err := cs[1].Locate(ctx, b.cid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, bl := range append([]api.BlockLocation{{CID: loc.CID, Owners: loc.Owners}}, loc.Blocks...) {
+			for _, o := range bl.Owners {
+				if o.Peer == gone.ID().String() {
+					t.Fatalf("the unbonded node still owns %s", bl.CID)
+				}
+			}
+		}
+	}
+	for _, c := range cs[:3] {
+		if err := readAll(c, blobs); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
