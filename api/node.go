@@ -168,8 +168,8 @@ type BlockLocation struct {
 // optionally each block's, and provider records found in the DHT.
 type Location struct {
 	CID string `json:"cid"`
-	// Size is the size in bytes of the blob when the root is a manifest
-	// that a member served; 0 otherwise.
+	// Size is the size in bytes of the blob when the root is a UnixFS
+	// file (a dag-pb node or a raw leaf) that a member served; 0 otherwise.
 	Size uint64 `json:"size,omitempty"`
 	// BlockSize is the size in bytes of the root block itself, known when
 	// a member served it; 0 otherwise.
