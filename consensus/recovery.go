@@ -70,8 +70,10 @@ func loadPrivValidator(c *cmtcfg.Config) (pv *privval.FilePV, recovering bool, e
 }
 
 // soleValidator reports whether the genesis makes addr the only validator.
-// Such a validator has nobody to recover from: CometBFT does not block-sync
-// a chain whose only validator is the node itself, it produces blocks alone.
+// Such a validator cannot recover: CometBFT decides whether to block-sync
+// from the validator set it starts with (the genesis', for a wiped node) and
+// never does when that set is the node alone; it produces blocks alone, from
+// where its data ends, even if other validators have joined since.
 func soleValidator(genesis *types.GenesisDoc, addr types.Address) bool {
 	return len(genesis.Validators) == 1 && bytes.Equal(genesis.Validators[0].PubKey.Address(), addr)
 }
@@ -79,7 +81,7 @@ func soleValidator(genesis *types.GenesisDoc, addr types.Address) bool {
 // lostSoleValidatorError is the refusal to start the only validator of a
 // chain whose sign state is gone.
 func lostSoleValidatorError(c *cmtcfg.Config, chainID string) error {
-	return fmt.Errorf("%w: %s is missing and the genesis of chain %q names this node its only validator, so no peer can show it where the chain is: "+
+	return fmt.Errorf("%w: %s is missing and the genesis of chain %q names this node its only validator, so CometBFT would not catch it up from peers: "+
 		"started, it would sign a second chain over the heights it already signed. "+
 		"Restore %s (with the validator state in it) and the node's data from a backup, or start a new chain in a new home (%s)",
 		ErrSignStateLost, c.PrivValidatorStateFile(), chainID, filepath.Dir(c.PrivValidatorStateFile()), recoverHint)
