@@ -79,6 +79,13 @@ func TestRelayedTxSurvivesStalledChain(t *testing.T) {
 	if res, err := c0.RelayTx(t.Context(), forged); err == nil || res.Status == api.TxCommitted {
 		t.Fatalf("tampered tx: %+v, %v", res, err)
 	}
+	// Over the chain's size limit (16 KiB) the chain refuses it; over the
+	// API's (64 KiB) the API does, before the node sees it. Both are 413.
+	for _, size := range []int{abci.MaxTxBytes + 1, 100 << 10} {
+		if res, err := c0.RelayTx(t.Context(), make([]byte, size)); !errors.Is(err, xnode.ErrTooLarge) || res.Status == api.TxCommitted {
+			t.Fatalf("tx of %d bytes: %+v, %v; want TOO_LARGE", size, res, err)
+		}
+	}
 	if got, err := c0.Tx(t.Context(), garbage.Tx); err != nil || got.Status != api.TxRejected {
 		t.Fatalf("Tx of the garbage: %+v, %v", got, err)
 	}
