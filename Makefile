@@ -9,7 +9,7 @@ PKGS     := ./...
 # Extra flags for `make run`, e.g. make run ARGS="--api-listen 127.0.0.1:9090".
 ARGS     ?=
 
-.PHONY: build run test race bench lint fuzz localnet localnet-down e2e interop clean
+.PHONY: build run test race bench lint fuzz fuzz-list localnet localnet-down e2e interop clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/xnode
@@ -33,9 +33,47 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 
-fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzDecodeTx -fuzztime 30s ./abci/
-	$(GO) test -run '^$$' -fuzz FuzzDecodeNode -fuzztime 30s ./block/
+## fuzz: every decoder of bytes from outside, FUZZTIME each (go fuzzes one target per run)
+# Each new input is minimized for at most FUZZMINTIME, so that a slow target
+# spends its time fuzzing; a failing input is minimized the same way.
+FUZZTIME    ?= 30s
+FUZZMINTIME ?= 2s
+FUZZ_TARGETS := \
+	./abci:FuzzDecodeTx \
+	./block:FuzzParseCID \
+	./block:FuzzCastCID \
+	./block:FuzzDecodeNode \
+	./overlay/transfer:FuzzDecodeRequest \
+	./overlay/transfer:FuzzDecodeResponse \
+	./overlay/transfer:FuzzReadFrame \
+	./overlay/transfer:FuzzServe \
+	./gossip:FuzzDecodeAnnouncement \
+	./overlay:FuzzDecodeGenesisInfo \
+	./overlay:FuzzGenesisFile \
+	./overlay:FuzzReadPeers \
+	./overlay:FuzzLoadConfig \
+	./overlay:FuzzImportCAR \
+	./api:FuzzParseRange \
+	./api:FuzzAPIRequest \
+	./light:FuzzCheckProof
+
+fuzz: fuzz-list
+	@failed=""; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "== $$name ($$pkg) for $(FUZZTIME)"; \
+		start=$$(date +%s); \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINTIME) $$pkg/ || failed="$$failed $$name"; \
+		echo "== $$name: $$(( $$(date +%s) - start ))s with the build"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzz: FAILED:$$failed"; exit 1; fi; \
+	echo "fuzz: all $(words $(FUZZ_TARGETS)) fuzzers clean"
+
+## fuzz-list: fails if a fuzz test in the tree is missing from FUZZ_TARGETS
+fuzz-list:
+	@missing=""; for n in $$(git ls-files '*_test.go' | xargs grep -hoE '^func Fuzz[A-Za-z0-9_]+' | sed 's/^func //' | sort -u); do \
+		case " $(FUZZ_TARGETS) " in *":$$n "*) ;; *) missing="$$missing $$n";; esac; \
+	done; \
+	if [ -n "$$missing" ]; then echo "fuzz: not in FUZZ_TARGETS:$$missing"; exit 1; fi
 
 ## localnet: a 4-node network on this machine, in .localnet/
 localnet: build
