@@ -33,7 +33,9 @@ func FuzzDecodeTx(f *testing.F) {
 	for _, build := range []func() ([]byte, error){
 		func() ([]byte, error) { return NewRegisterNamespace(k, testChain, 1, "fuzzing") },
 		func() ([]byte, error) { return NewSubmitRecord(k, testChain, 2, "fuzzing", "a/b", c, 3) },
-		func() ([]byte, error) { return NewSend(k, testChain, 3, AddressOf(key("to").Public().(ed25519.PublicKey)), 10) },
+		func() ([]byte, error) {
+			return NewSend(k, testChain, 3, AddressOf(key("to").Public().(ed25519.PublicKey)), 10)
+		},
 		func() ([]byte, error) { return NewCreateValidator(k, testChain, 4, key("cons"), peerKey, 100) },
 		func() ([]byte, error) { return NewRegisterNode(k, testChain, 5, peerKey, 50) },
 		func() ([]byte, error) { return NewBond(k, testChain, 6, 7) },
