@@ -55,6 +55,7 @@ FUZZ_TARGETS := \
 	./overlay:FuzzImportCAR \
 	./api:FuzzParseRange \
 	./api:FuzzAPIRequest \
+	./keyring:FuzzParse \
 	./light:FuzzCheckProof
 
 fuzz: fuzz-list
