@@ -55,6 +55,7 @@ FUZZ_TARGETS := \
 	./overlay:FuzzImportCAR \
 	./api:FuzzParseRange \
 	./api:FuzzAPIRequest \
+	./api:FuzzClientError \
 	./keyring:FuzzParse \
 	./light:FuzzCheckProof
 

@@ -161,10 +161,18 @@ func codeForStatus(status int) string {
 	return CodeInternal
 }
 
+// maxRetryAfter is the longest wait a Retry-After header is read as: a
+// larger number of seconds would overflow a time.Duration (it read as a
+// negative wait).
+const maxRetryAfter = 24 * time.Hour
+
 // parseRetryAfter reads a Retry-After header given in seconds.
 func parseRetryAfter(v string) time.Duration {
-	n, err := strconv.Atoi(strings.TrimSpace(v))
-	if err != nil || n < 0 {
+	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	switch {
+	case errors.Is(err, strconv.ErrRange) && n > 0, err == nil && n > int64(maxRetryAfter/time.Second):
+		return maxRetryAfter
+	case err != nil || n < 0:
 		return 0
 	}
 	return time.Duration(n) * time.Second
