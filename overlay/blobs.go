@@ -72,6 +72,7 @@ type blocks struct {
 	inflight   int // blocks of one put in flight at once
 	attemptTO  time.Duration
 	hedge      time.Duration // start another member's attempt when one is this slow
+	suspects   suspects      // members that failed or hung lately: asked last
 	log        *slog.Logger
 	metrics    *metrics
 
@@ -158,13 +159,23 @@ func (bs *blocks) place(ctx context.Context, v view, b block.Block, want int, re
 func (bs *blocks) placeAmong(ctx context.Context, candidates []peer.ID, b block.Block, want int, release func()) ([]peer.ID, error) {
 	l := &lease{release: release}
 	defer l.end()
-	wins, errs := spread(ctx, candidates, want, bs.hedge, func(ctx context.Context, p peer.ID) (struct{}, error) {
+	wins, errs := spread(ctx, bs.suspects.last(candidates), want, bs.hedge, func(ctx context.Context, p peer.ID) (struct{}, error) {
 		if !l.acquire() {
 			return struct{}{}, fmt.Errorf("overlay: %w: block %s already placed", context.Canceled, b.CID)
 		}
 		defer l.done()
+		// Any error, a transport one included, fails this member only:
+		// spread goes on down the ranking. One that hangs past the hedge
+		// delay is asked last by the next blocks too.
+		if p != bs.self {
+			hung := time.AfterFunc(bs.hedge, func() { bs.suspects.note(p) })
+			defer hung.Stop()
+		}
 		err := bs.storeOn(ctx, p, b, true, true)
 		if err != nil && ctx.Err() == nil {
+			if p != bs.self {
+				bs.suspects.note(p)
+			}
 			bs.log.Warn("store on member failed; trying the next", "cid", b.CID, "peer", p, "err", err)
 		}
 		return struct{}{}, err
@@ -506,11 +517,17 @@ func (bs *blocks) tell(ctx context.Context, confirms map[peer.ID][]cid.Cid) (map
 				}
 				return err
 			}
-			// The transfer client splits a long list into requests.
-			if err := bs.remote.Confirm(gctx, p, cs); err != nil {
+			// The transfer client splits a long list into requests. A
+			// holder that does not answer within confirmTimeout (a
+			// partition began after it took its copies) is treated as
+			// failed, as one that refuses: its blocks go to other members.
+			cctx, cancel := context.WithTimeout(gctx, bs.confirmTimeout(len(cs)))
+			defer cancel()
+			if err := bs.remote.Confirm(cctx, p, cs); err != nil {
 				if gctx.Err() != nil {
 					return gctx.Err()
 				}
+				bs.suspects.note(p)
 				mu.Lock()
 				defer mu.Unlock()
 				failed[p] = err
@@ -522,6 +539,13 @@ func (bs *blocks) tell(ctx context.Context, confirms map[peer.ID][]cid.Cid) (map
 		return nil, fmt.Errorf("overlay: confirm: %w", err)
 	}
 	return failed, nil
+}
+
+// confirmTimeout bounds confirming n copies on one holder: two hedge
+// delays, and a millisecond more per copy for a long list (a confirm is a
+// small write per copy, done in batches).
+func (bs *blocks) confirmTimeout(n int) time.Duration {
+	return 2*bs.hedge + time.Duration(n)*time.Millisecond
 }
 
 // replace reads block c from wherever it is held and stores it, tentative,
@@ -594,7 +618,7 @@ func (bs *blocks) fetch(ctx context.Context, c cid.Cid) (block.Block, error) {
 	}
 	tried := map[peer.ID]bool{bs.self: true}
 	// The members in rank order (owners first), one at a time, hedged.
-	wins, errs := spread(ctx, others(bs.view().ranked(c), tried), 1, bs.hedge, get)
+	wins, errs := spread(ctx, bs.suspects.last(others(bs.view().ranked(c), tried)), 1, bs.hedge, get)
 	if len(wins) == 0 && bs.dht != nil && ctx.Err() == nil {
 		// During churn a block may sit on a former owner: ask the DHT.
 		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)

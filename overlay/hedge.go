@@ -2,6 +2,7 @@ package overlay
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -73,4 +74,61 @@ func spread[T any](ctx context.Context, peers []peer.ID, n int, delay time.Durat
 		}
 	}
 	return wins, errs
+}
+
+// suspectFor is how long a member whose block attempt failed or hung is
+// asked last. Longer than a put of a few hundred megabytes' worth of
+// hedges, shorter than failure detection on a bad day: it only reorders,
+// so a member wrongly suspected is still asked when the others are not
+// enough.
+const suspectFor = 10 * time.Second
+
+// suspects remembers the members whose block attempts recently failed or
+// went unanswered past the hedge delay. A partition, or a member that
+// swallows requests, is seen this way seconds before failure detection
+// marks it: every block of a put whose owners include it would otherwise
+// wait out one hedge delay for it, or fail on it first. Ordering them last
+// lets the next blocks go straight to members that answer. The zero value
+// is ready.
+type suspects struct {
+	mu    sync.Mutex
+	until map[peer.ID]time.Time
+}
+
+// note marks p suspect for suspectFor from now.
+func (s *suspects) note(p peer.ID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.until == nil {
+		s.until = map[peer.ID]time.Time{}
+	}
+	s.until[p] = time.Now().Add(suspectFor)
+}
+
+// last returns ps with the members currently suspect moved to the end,
+// the order otherwise kept. ps itself is not changed.
+func (s *suspects) last(ps []peer.ID) []peer.ID {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.until) == 0 {
+		return ps
+	}
+	now := time.Now()
+	var good, bad []peer.ID
+	for _, p := range ps {
+		if t, ok := s.until[p]; ok && now.Before(t) {
+			bad = append(bad, p)
+			continue
+		}
+		good = append(good, p)
+	}
+	for p, t := range s.until {
+		if !now.Before(t) {
+			delete(s.until, p)
+		}
+	}
+	if len(bad) == 0 {
+		return ps
+	}
+	return append(good, bad...)
 }
