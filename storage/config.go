@@ -55,8 +55,8 @@ type Config struct {
 	// before GC removes it as the orphan of an aborted upload. Default 1h:
 	// far longer than any upload should take to be acknowledged.
 	TentativeGrace time.Duration
-	// GCInterval is the cadence of the GC loop (orphan removal, then badger
-	// value-log GC). Default 10m.
+	// GCInterval is the cadence of the GC loop (orphan removal, then
+	// segment compaction and badger value-log GC). Default 10m.
 	GCInterval time.Duration
 
 	// MemTableSize is the size of one badger memtable in bytes. Default

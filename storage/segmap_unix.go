@@ -42,16 +42,16 @@ func unmapSegment(m []byte) error {
 	return unix.Munmap(m)
 }
 
-// copyMapped copies src, a span of a segment's map, into dst; a fault (the
-// file is shorter than the span) is io.ErrUnexpectedEOF.
-func copyMapped(dst, src []byte) (err error) {
+// copyMapped returns a copy of src, a span of a segment's map; a fault (the
+// file is shorter than the span) is io.ErrUnexpectedEOF. The copy is made
+// by append, which does not zero the new slice first.
+func copyMapped(src []byte) (out []byte, err error) {
 	old := debug.SetPanicOnFault(true)
 	defer func() {
 		debug.SetPanicOnFault(old)
 		if r := recover(); r != nil {
-			err = fmt.Errorf("%w: fault reading the segment map: %v", io.ErrUnexpectedEOF, r)
+			out, err = nil, fmt.Errorf("%w: fault reading the segment map: %v", io.ErrUnexpectedEOF, r)
 		}
 	}()
-	copy(dst, src)
-	return nil
+	return append([]byte(nil), src...), nil
 }

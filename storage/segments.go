@@ -261,16 +261,17 @@ func (ss *segments) read(l location, pread bool) ([]byte, error) {
 	if !ok {
 		return nil, errSegmentGone
 	}
-	buf := make([]byte, l.n)
 	if end := l.off + int64(l.n); !pread && l.off >= 0 && end <= int64(len(sg.m)) {
 		if end > sg.size.Load() {
 			return nil, fmt.Errorf("read segment %d at %d: %w", l.seg, l.off, io.ErrUnexpectedEOF)
 		}
-		if err := copyMapped(buf, sg.m[l.off:end]); err != nil {
+		buf, err := copyMapped(sg.m[l.off:end])
+		if err != nil {
 			return nil, fmt.Errorf("read segment %d at %d: %w", l.seg, l.off, err)
 		}
 		return buf, nil
 	}
+	buf := make([]byte, l.n)
 	n, err := sg.f.ReadAt(buf, l.off)
 	if n == l.n {
 		return buf, nil

@@ -117,7 +117,7 @@ func Open(cfg Config, reg prometheus.Registerer, log *slog.Logger) (*Store, erro
 }
 
 // Start runs the periodic loop (GC every Config.GCInterval, release of mapped
-// value-log pages every 30 s, background syncs asked for by
+// segment and value-log pages every 30 s, background syncs asked for by
 // Config.WriteBehind) until ctx ends or Close is called, and, with
 // Config.VerifyOnStart, one verification pass over every block (VerifyAll)
 // beside it.
