@@ -414,7 +414,9 @@ func CheckLeaf(p Piece, data []byte) error {
 
 // Walk calls visit with every block of the DAG under root, root first, then
 // each child's DAG in link order (depth first, the order of a CAR a gateway
-// serves with order=dfs), fetching each with fetch. A dag-pb block that
+// serves with order=dfs), fetching each with fetch: the raw leaves under a
+// node a few at once, so fetch must be safe for concurrent use. A leaf that
+// is not the size its parent says ends the walk with ErrBadDAG. A dag-pb block that
 // does not decode as a UnixFS file node ends the walk with ErrBadNode; the
 // blocks visit was given are returned as they are.
 func Walk(ctx context.Context, root cid.Cid, fetch Fetcher, visit func(Block) error) error {
@@ -436,10 +438,57 @@ func walk(ctx context.Context, c cid.Cid, fetch Fetcher, visit func(Block) error
 	if err := visit(b); err != nil {
 		return err
 	}
-	for _, l := range nd.Links {
-		if err := walk(ctx, l.CID, fetch, visit, depth+1); err != nil {
+	// The raw leaves under a node are fetched walkAhead at a time and
+	// visited in order; a dag-pb child is walked in its turn.
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() { // fetches still under way end, and are waited for
+		cancel()
+		wg.Wait()
+	}()
+	type fetched struct {
+		b   Block
+		err error
+	}
+	pending := make([]chan fetched, len(nd.Links))
+	next := 0 // the first link whose fetch has not started
+	start := func(upTo int) {
+		for ; next < len(nd.Links) && next < upTo; next++ {
+			l := nd.Links[next]
+			if l.CID.Prefix().Codec != CodecRaw {
+				continue
+			}
+			ch := make(chan fetched, 1)
+			pending[next] = ch
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				b, err := fetch(ctx, l.CID)
+				ch <- fetched{b, err}
+			}()
+		}
+	}
+	for i, l := range nd.Links {
+		start(i + walkAhead)
+		if pending[i] == nil {
+			if err := walk(ctx, l.CID, fetch, visit, depth+1); err != nil {
+				return err
+			}
+			continue
+		}
+		f := <-pending[i]
+		if f.err != nil {
+			return f.err
+		}
+		if err := CheckLeaf(Piece{CID: l.CID, Size: l.Size}, f.b.Data); err != nil {
+			return err
+		}
+		if err := visit(f.b); err != nil {
 			return err
 		}
 	}
 	return nil
 }
+
+// walkAhead is how many leaves of one node Walk fetches at once.
+const walkAhead = 4

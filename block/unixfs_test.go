@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"sync"
 	"testing"
 
 	dag "github.com/ipfs/boxo/ipld/merkledag"
@@ -148,7 +149,10 @@ func mapFetcher(blocks []Block) (Fetcher, *int) {
 		m[b.CID] = b.Data
 	}
 	var calls int
+	var mu sync.Mutex
 	return func(_ context.Context, c cid.Cid) (Block, error) {
+		mu.Lock()
+		defer mu.Unlock()
 		calls++
 		d, ok := m[c]
 		if !ok {
@@ -360,6 +364,10 @@ func TestPiecesRefusesLyingParents(t *testing.T) {
 	})
 	if !errors.Is(err, ErrBadDAG) || !errors.Is(err, xnode.ErrIntegrity) {
 		t.Fatalf("lying leaf size: %v", err)
+	}
+	fetch, _ = mapFetcher([]Block{leaf, liar})
+	if err := Walk(context.Background(), liar.CID, fetch, func(Block) error { return nil }); !errors.Is(err, ErrBadDAG) {
+		t.Fatalf("walk over a lying leaf size: %v", err)
 	}
 	inner := pbNode(t, fileData(t, nil, 6), leaf.CID)
 	top := pbNode(t, fileData(t, nil, 9), inner.CID) // says 9, inner holds 6
