@@ -9,18 +9,23 @@
 // A pure core and a thin adapter, as in gossip:
 //
 //   - Registry is the chain's node list at one height (the ABCI query
-//     /nodes, parsed by ParseNodes): a peer is admitted iff its status is
-//     "active".
+//     /nodes, parsed by ParseNodes): a peer is admitted while its status is
+//     "active", and, once jailed for missing blocks, for Config.JailGrace
+//     more (the node sets it to the chain's jail_time): a validator that
+//     was down a few minutes keeps its place and its blocks, one jailed
+//     for long leaves placement. Unbonding and tombstoned peers leave at
+//     once.
 //   - Gate is the admission state machine. Registries enter through Apply
 //     with the time, which returns the Change (peers admitted, peers whose
 //     admission ended); Place says what placement does with a peer: count it,
 //     keep it in place as gone since its admission ended (repair's grace
-//     applies as to a member that left), or leave it out. It reads no clock
-//     and does no I/O, so it is tested with tables.
+//     applies as to a member that left), or leave it out; Tick re-evaluates
+//     the jail grace at a new time. It reads no clock and does no I/O, so it
+//     is tested with tables.
 //   - Watcher is the adapter: on every new block (a height channel from the
 //     consensus node) it asks the chain for /nodes and applies the answer
-//     only when it changed, and it reports each Change to the node, which
-//     calls for a repair pass.
+//     only when it changed (else it only ticks the gate), and it reports
+//     each Change to the node, which calls for a repair pass.
 //
 // # Old networks
 //

@@ -32,23 +32,25 @@ func TestGatePlace(t *testing.T) {
 	})
 	now := time.Unix(1000, 0)
 	for _, tc := range []struct {
-		name string
-		open bool
-		peer peer.ID
-		want Placement
+		name      string
+		open      bool
+		jailGrace time.Duration
+		peer      peer.ID
+		want      Placement
 	}{
-		{"registered", false, p[0], In},
-		{"validator", false, p[1], In},
-		{"unbonded", false, p[2], Out},
-		{"jailed", false, p[3], Out},
-		{"tombstoned", false, p[4], Out},
-		{"unregistered", false, p[5], Out},
-		{"old genesis: unregistered", true, p[5], In},
-		{"old genesis: jailed", true, p[3], In},
+		{"registered", false, time.Minute, p[0], In},
+		{"validator", false, time.Minute, p[1], In},
+		{"unbonded", false, time.Minute, p[2], Out},
+		{"jailed lately", false, time.Minute, p[3], In},
+		{"jailed, no grace", false, 0, p[3], Out},
+		{"tombstoned", false, time.Minute, p[4], Out},
+		{"unregistered", false, time.Minute, p[5], Out},
+		{"old genesis: unregistered", true, time.Minute, p[5], In},
+		{"old genesis: jailed", true, 0, p[3], In},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := DefaultConfig()
-			cfg.Open = tc.open
+			cfg.Open, cfg.JailGrace = tc.open, tc.jailGrace
 			g, err := NewGate(cfg)
 			if err != nil {
 				t.Fatal(err)
@@ -84,7 +86,7 @@ func TestGateBeforeFirstRegistry(t *testing.T) {
 func TestGateTransitions(t *testing.T) {
 	p := peers(t, 3)
 	cfg := DefaultConfig()
-	cfg.Retention = time.Minute
+	cfg.Retention, cfg.JailGrace = time.Minute, 20*time.Second
 	g, err := NewGate(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -117,8 +119,10 @@ func TestGateTransitions(t *testing.T) {
 		{"p1 still in place", 5, append(active(p[0], p[2]), Node{PeerID: p[1], Status: "unbonding"}), 30 * time.Second, nil, nil, p[1], Ended},
 		{"p1 out after retention", 6, active(p[0], p[2]), 4*time.Second + time.Minute, nil, nil, p[1], Out},
 		{"p1 registers again", 7, active(p[0], p[1], p[2]), 2 * time.Minute, []peer.ID{p[1]}, nil, p[1], In},
-		{"p2 jailed", 8, append(active(p[0], p[1]), Node{PeerID: p[2], Validator: true, Status: "jailed"}), 3 * time.Minute, nil, []peer.ID{p[2]}, p[2], Ended},
-		{"p2 unjailed", 9, active(p[0], p[1], p[2]), 3*time.Minute + time.Second, []peer.ID{p[2]}, nil, p[2], In},
+		{"p2 jailed: in place for the jail grace", 8, append(active(p[0], p[1]), Node{PeerID: p[2], Validator: true, Status: "jailed"}), 3 * time.Minute, nil, nil, p[2], In},
+		{"p2 unjailed", 9, active(p[0], p[1], p[2]), 3*time.Minute + time.Second, nil, nil, p[2], In},
+		{"p2 jailed again", 10, append(active(p[0], p[1]), Node{PeerID: p[2], Validator: true, Status: "jailed"}), 4 * time.Minute, nil, nil, p[2], In},
+		{"p2 jailed past the grace", 11, append(active(p[0], p[1]), Node{PeerID: p[2], Validator: true, Status: "jailed"}), 4*time.Minute + 30*time.Second, nil, []peer.ID{p[2]}, p[2], Ended},
 	}
 	for _, s := range steps {
 		now := t0.Add(s.at)
@@ -130,7 +134,7 @@ func TestGateTransitions(t *testing.T) {
 		if d.Placement != s.want {
 			t.Fatalf("%s: Place = %s, want %s", s.name, d.Placement, s.want)
 		}
-		if d.Placement == Ended && !d.Since.Equal(t0.Add(4*time.Second)) && !d.Since.Equal(t0.Add(3*time.Minute)) {
+		if d.Placement == Ended && !d.Since.Equal(t0.Add(4*time.Second)) && !d.Since.Equal(t0.Add(4*time.Minute+30*time.Second)) {
 			t.Fatalf("%s: ended since %s", s.name, d.Since)
 		}
 	}
@@ -152,6 +156,28 @@ func TestGateOpenNeverChanges(t *testing.T) {
 func TestConfigValidate(t *testing.T) {
 	if _, err := NewGate(Config{}); err == nil || !strings.Contains(err.Error(), "retention") {
 		t.Fatalf("zero retention: %v", err)
+	}
+	if _, err := NewGate(Config{Retention: time.Minute, JailGrace: -1}); err == nil || !strings.Contains(err.Error(), "jail grace") {
+		t.Fatalf("negative jail grace: %v", err)
+	}
+}
+
+// TestGateJailGraceRunsOnTime: with the same registry, a Tick past the jail
+// grace ends the jailed peer's admission.
+func TestGateJailGraceRunsOnTime(t *testing.T) {
+	p := peers(t, 2)
+	cfg := DefaultConfig()
+	cfg.JailGrace = time.Minute
+	g, _ := NewGate(cfg)
+	t0 := time.Unix(100, 0)
+	g.Apply(NewRegistry(1, []Node{{PeerID: p[0], Status: StatusActive}, {PeerID: p[1], Validator: true, Status: StatusActive}}), t0)
+	g.Apply(NewRegistry(2, []Node{{PeerID: p[0], Status: StatusActive}, {PeerID: p[1], Validator: true, Status: StatusJailed}}), t0.Add(time.Second))
+	if ch := g.Tick(t0.Add(30 * time.Second)); !ch.Empty() || !g.Admitted(p[1]) {
+		t.Fatalf("within the grace: %+v, admitted %t", ch, g.Admitted(p[1]))
+	}
+	ch := g.Tick(t0.Add(time.Minute + time.Second))
+	if len(ch.Ended) != 1 || ch.Ended[0] != p[1] || g.Admitted(p[1]) || g.Place(p[1], t0.Add(time.Minute+time.Second)).Placement != Ended {
+		t.Fatalf("past the grace: %+v", ch)
 	}
 }
 

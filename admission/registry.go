@@ -18,6 +18,10 @@ var ErrMalformed = errors.New("admission: malformed")
 // that is not jailed or tombstoned.
 const StatusActive = "active"
 
+// StatusJailed is a validator jailed for missing blocks: out of the
+// validator set until it is unjailed, its stake still bonded.
+const StatusJailed = "jailed"
+
 // Node is one registration as the chain's /nodes query reports it.
 type Node struct {
 	PeerID    peer.ID `json:"peer_id"`

@@ -115,7 +115,13 @@ func (w *Watcher) Refresh(ctx context.Context) (Change, error) {
 	w.mu.Unlock()
 	if same {
 		w.m.refreshes.WithLabelValues("unchanged").Inc()
-		return Change{Height: height}, nil
+		// The jail grace runs on time: a new block re-evaluates it.
+		w.mu.Lock()
+		ch := w.gate.Tick(w.now())
+		admitted := w.gate.AdmittedCount()
+		w.mu.Unlock()
+		w.report(ch, admitted, false)
+		return ch, nil
 	}
 	nodes, err := ParseNodes(answer)
 	if err != nil {
@@ -127,27 +133,32 @@ func (w *Watcher) Refresh(ctx context.Context) (Change, error) {
 	first := w.last == nil
 	ch := w.gate.Apply(reg, w.now())
 	w.last = bytes.Clone(answer)
-	admitted := len(w.gate.Registry().AdmittedPeers())
+	admitted := w.gate.AdmittedCount()
 	w.mu.Unlock()
 	w.m.refreshes.WithLabelValues("changed").Inc()
-	w.m.admitted.Set(float64(admitted))
 	if first {
 		w.log.Info("read the chain's node list", "admitted", admitted, "registered", len(nodes), "height", height)
 	}
+	w.report(ch, admitted, first)
+	return ch, nil
+}
+
+// report logs and hands out a change.
+func (w *Watcher) report(ch Change, admitted int, first bool) {
+	w.m.admitted.Set(float64(admitted))
 	for _, p := range ch.Admitted {
 		if first {
-			w.log.Debug("peer admitted to placement", "peer", p, "height", height)
+			w.log.Debug("peer admitted to placement", "peer", p, "height", ch.Height)
 		} else {
-			w.log.Info("peer admitted to placement", "peer", p, "height", height)
+			w.log.Info("peer admitted to placement", "peer", p, "height", ch.Height)
 		}
 	}
 	for _, p := range ch.Ended {
-		w.log.Info("peer's admission to placement ended", "peer", p, "height", height)
+		w.log.Info("peer's admission to placement ended", "peer", p, "height", ch.Height)
 	}
 	if !ch.Empty() && w.onChange != nil {
 		w.onChange(ch)
 	}
-	return ch, nil
 }
 
 // Start refreshes on every height received until ctx ends, Close is called

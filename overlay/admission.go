@@ -54,6 +54,10 @@ func (n *Node) startAdmission(ctx context.Context) error {
 	cfg := admission.DefaultConfig()
 	cfg.Open = !closed
 	cfg.Retention = max(cfg.Retention, 4*n.cfg.Repair.Grace.D())
+	// A validator jailed for missing blocks keeps its data for its jail
+	// time: one restarted within it comes back to its own blocks; one still
+	// jailed after it has been away for long, and is repaired around.
+	cfg.JailGrace = time.Duration(n.params.JailTime)
 	var heights <-chan int64
 	if closed {
 		if heights, err = n.chain.NewBlocks(ctx); err != nil {

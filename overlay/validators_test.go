@@ -132,7 +132,7 @@ func TestOpenValidatorSet(t *testing.T) {
 }
 
 // TestValidatorJailedAndUnjailed: a validator kept down past its signed
-// window is jailed (and leaves placement) while the chain goes on; once its
+// window is jailed while the chain goes on; once its
 // jail time is over and it is back, unjail returns it to the set, and it
 // votes again: it stays active through two more windows.
 func TestValidatorJailedAndUnjailed(t *testing.T) {
@@ -169,7 +169,7 @@ func TestValidatorJailedAndUnjailed(t *testing.T) {
 	tu.Eventually(t, 30*time.Second, func() bool {
 		st, err := cs[0].Status(ctx)
 		return err == nil && st.Members == 3
-	}, "the jailed validator's node left placement")
+	}, "the stopped validator's node is not a live member")
 	h := height(t, cs[0])
 	tu.Eventually(t, 30*time.Second, func() bool { return height(t, cs[0]) >= h+3 }, "the chain goes on with 3 of 4")
 
