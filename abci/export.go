@@ -1,10 +1,14 @@
 package abci
 
 import (
+	"bytes"
+	"cmp"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 
 	"github.com/cosmos/iavl"
@@ -19,9 +23,12 @@ type Exported struct {
 	// Height is the height the state was read at.
 	Height int64
 	// State is the app_state for the new genesis: params, admins,
-	// namespaces and records (with their status and attestations).
+	// namespaces and records (with their status and attestations),
+	// balances, and the bonded validators and nodes.
 	State GenesisState
-	// Validators is the validator table, in key order.
+	// Validators is the new chain's CometBFT validator set, in key order:
+	// every validator of State.Validators with power = stake, and every
+	// genesis-fixed validator (one no account is bound to) at its power.
 	Validators []Validator
 }
 
@@ -166,11 +173,7 @@ func export(src stateSource) (Exported, error) {
 		})
 	}
 	if err == nil {
-		err = src.scan(prefixValidator, func(k, v []byte) error {
-			p, err := DecodeValidatorPower(v)
-			out.Validators = append(out.Validators, Validator{PubKey: append([]byte{}, k[len(prefixValidator):]...), Power: p})
-			return err
-		})
+		err = exportStake(src, &out)
 	}
 	if err != nil {
 		return out, fmt.Errorf("abci: export: %w", err)
@@ -179,4 +182,85 @@ func export(src stateSource) (Exported, error) {
 		return out, fmt.Errorf("abci: exported state does not validate: %w", err)
 	}
 	return out, nil
+}
+
+// exportStake carries balances and registrations over. What a new chain
+// cannot carry as it is becomes balance: unbonding entries, and the stake
+// of a registration too small to stand or tombstoned. A jailed validator
+// starts the new chain as a node; the top max_validators of the others as
+// validators, at power = stake.
+func exportStake(src stateSource, out *Exported) error {
+	balances := map[Address]uint64{}
+	var order []Address
+	credit := func(a Address, v uint64) {
+		if _, ok := balances[a]; !ok {
+			order = append(order, a)
+		}
+		balances[a] += v
+	}
+	err := src.scan(prefixBalance, func(k, v []byte) error {
+		if len(v) != 8 {
+			return fmt.Errorf("balance entry of %d bytes", len(v))
+		}
+		var a Address
+		copy(a[:], k[len(prefixBalance):])
+		credit(a, binary.BigEndian.Uint64(v))
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	var all []Stake
+	err = src.scan(prefixStake, func(_, v []byte) error {
+		st, err := DecodeStake(v)
+		all = append(all, st)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	p := out.State.Params
+	var cands []Stake
+	for _, st := range all {
+		for _, u := range st.Unbonding {
+			credit(st.Address, u.Amount)
+		}
+		switch {
+		case st.ConsPubKey != nil && !st.Jailed && !st.Tombstoned && st.Bonded >= p.MinValidatorStake:
+			cands = append(cands, st)
+		case !st.Tombstoned && st.Bonded >= p.MinNodeStake && st.Bonded > 0:
+			out.State.Nodes = append(out.State.Nodes, GenesisNode{Address: st.Address, PeerID: st.PeerID, Stake: st.Bonded})
+		default:
+			credit(st.Address, st.Bonded)
+		}
+	}
+	slices.SortStableFunc(cands, func(x, y Stake) int { return cmp.Compare(y.Bonded, x.Bonded) })
+	for i, st := range cands {
+		if i >= int(p.MaxValidators) {
+			out.State.Nodes = append(out.State.Nodes, GenesisNode{Address: st.Address, PeerID: st.PeerID, Stake: st.Bonded})
+			continue
+		}
+		out.State.Validators = append(out.State.Validators, GenesisValidator{Address: st.Address, PubKey: st.ConsPubKey, PeerID: st.PeerID, Stake: st.Bonded})
+		out.Validators = append(out.Validators, Validator{PubKey: st.ConsPubKey, Power: int64(st.Bonded)})
+	}
+	// Genesis-fixed validators keep their power.
+	err = src.scan(prefixValidator, func(k, v []byte) error {
+		pub := k[len(prefixValidator):]
+		if _, bound, err := src.get(keyBinding(pub)); err != nil || bound {
+			return err
+		}
+		power, err := DecodeValidatorPower(v)
+		out.Validators = append(out.Validators, Validator{PubKey: append([]byte{}, pub...), Power: power})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	slices.SortFunc(out.Validators, func(x, y Validator) int { return bytes.Compare(x.PubKey, y.PubKey) })
+	for _, a := range order {
+		if balances[a] > 0 {
+			out.State.Accounts = append(out.State.Accounts, GenesisAccount{Address: a, Balance: balances[a]})
+		}
+	}
+	return nil
 }

@@ -138,3 +138,59 @@ func TestExportBadInput(t *testing.T) {
 		t.Errorf("genesis with a dangling record: %v", err)
 	}
 }
+
+// TestExportCarriesStake: balances, validators and nodes carry over; an
+// unbonding entry becomes balance; a jailed validator starts as a node.
+func TestExportCarriesStake(t *testing.T) {
+	s := newStakingNet(t, 4, nil)
+	must := mustTx(t)
+	s.block(nil)
+	user, nodeOp := key("user"), key("node-op")
+	s.block([][]byte{
+		must(NewSend(s.vals[0], testChain, 1, addr(user), 100)),
+		must(NewSend(s.vals[0], testChain, 2, addr(nodeOp), 100)),
+	})
+	s.block([][]byte{
+		must(NewRegisterNode(nodeOp, testChain, 1, peerKey(t, "node-op"), 30)),
+		must(NewUnbond(s.vals[1], testChain, 1, 40)),
+	})
+	dir := s.app.cfg.Dir
+	if err := s.app.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ex, err := ExportState(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ex.State.Validators) != 4 || len(ex.Validators) != 4 || len(ex.State.Nodes) != 1 {
+		t.Fatalf("exported %d staked validators, %d CometBFT validators, %d nodes", len(ex.State.Validators), len(ex.Validators), len(ex.State.Nodes))
+	}
+	bal := map[Address]uint64{}
+	for _, a := range ex.State.Accounts {
+		bal[a.Address] = a.Balance
+	}
+	if bal[addr(user)] != 100 || bal[addr(nodeOp)] != 70 || bal[addr(s.vals[1])] != 10*genesisStake+40 {
+		t.Fatalf("exported balances %v", bal)
+	}
+	for _, v := range ex.Validators {
+		if bytes.Equal(v.PubKey, pub(s.vals[1])) && v.Power != 60 {
+			t.Errorf("the validator that unbonded 40 has power %d on the new chain, want 60", v.Power)
+		}
+	}
+	// The new chain starts from it.
+	fresh := openApp(t, "", nil)
+	state, _ := json.Marshal(ex.State)
+	req := &abcitypes.RequestInitChain{ChainId: testChain + "-2", AppStateBytes: state, InitialHeight: 1}
+	for _, v := range ex.Validators {
+		req.Validators = append(req.Validators, abcitypes.ValidatorUpdate{
+			PubKey: cmtcrypto.PublicKey{Sum: &cmtcrypto.PublicKey_Ed25519{Ed25519: v.PubKey}}, Power: v.Power})
+	}
+	if _, err := fresh.InitChain(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	finalizeAndCommit(t, fresh, 1, nil)
+	var n NodeInfo
+	if resp := query(t, fresh, QueryNode, peerIDOf(t, peerKey(t, "node-op")), &n); resp.Code != CodeOK || n.Stake != 30 || n.Status != NodeActive {
+		t.Errorf("node on the new chain %+v (%s)", n, resp.Log)
+	}
+}
