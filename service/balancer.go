@@ -14,9 +14,10 @@ import (
 type Config struct {
 	// Decay is the peak-EWMA decay time (default 10 s).
 	Decay time.Duration
-	// InitialLatency is the cost an instance with no history starts at,
-	// decaying from when it was added (default 250 ms: pessimistic, so a
-	// new instance earns its traffic).
+	// InitialLatency is the cost of an instance with no history while no
+	// instance of the service has any (default 250 ms). Once some have, an
+	// instance with no history costs as much as the worst of them:
+	// pessimistic, so a new instance earns its traffic, yet tried.
 	InitialLatency time.Duration
 	// FailureLatency is the latency a failed call counts as, at least
 	// (default 1 s), so a fast-failing instance does not attract traffic.
@@ -225,14 +226,20 @@ func (b *Balancer) decayed(s *state, now time.Time) float64 {
 	return s.cost * math.Exp(-float64(dt)/float64(b.cfg.Decay))
 }
 
-func (b *Balancer) load(s *state, now time.Time) float64 {
+// loadWith is the instance's load: cost × (outstanding + 1) / weight. An
+// unobserved instance costs worst when worst ≥ 0.
+func (b *Balancer) loadWith(s *state, now time.Time, worst float64) float64 {
 	w := s.inst.Weight
 	if w <= 0 {
 		w = 1
 	}
+	cost := b.decayed(s, now)
+	if !s.observed && worst >= 0 {
+		cost = worst
+	}
 	// A floor of 1 µs keeps a zero estimate from making every instance equal.
-	c := math.Max(b.decayed(s, now), float64(time.Microsecond))
-	return c * float64(s.outstanding+1) / float64(w)
+	cost = math.Max(cost, float64(time.Microsecond))
+	return cost * float64(s.outstanding+1) / float64(w)
 }
 
 func ejected(s *state, now time.Time) bool { return now.Before(s.ejectedUntil) }
@@ -283,8 +290,18 @@ func (b *Balancer) Pick(now time.Time, f Filter) (Instance, Done, error) {
 			j++
 		}
 		a, c := cands[i], cands[j]
+		// An instance with no history costs as much as the worst one
+		// observed (InitialLatency when none is): never preferred to a
+		// known instance, but tried as soon as it is paired with the
+		// worst, so it is not starved.
+		worst := -1.0
+		for _, s := range b.states {
+			if s.observed {
+				worst = math.Max(worst, b.decayed(s, now))
+			}
+		}
 		s = a
-		if b.load(c, now) < b.load(a, now) {
+		if b.loadWith(c, now, worst) < b.loadWith(a, now, worst) {
 			s = c
 		}
 	}
