@@ -178,6 +178,10 @@ func TestValidatorJailedAndUnjailed(t *testing.T) {
 		st, err := back.Status(ctx)
 		return err == nil && !st.CatchingUp && st.Height >= height(t, cs[0])-1
 	}, "the restarted validator caught up")
+	// Jailed, it is out of the validator set: it neither votes nor attests.
+	if st, err := back.Status(ctx); err != nil || st.Role == overlay.RoleValidator {
+		t.Fatalf("jailed validator's node: role %q (%v), want no validator", st.Role, err)
+	}
 	var uerr error
 	tu.Eventually(t, 60*time.Second, func() bool { uerr = net.Unjail(t, 3); return uerr == nil }, "unjail commits once the jail time is over: %v", uerr)
 	tu.Eventually(t, 30*time.Second, func() bool {
