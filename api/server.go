@@ -93,6 +93,13 @@ func (s *Server) routes(metricsHandler http.Handler) {
 	s.mux.Handle("GET /v1/txs/{hash}", s.bounded(s.handleTx))
 	s.mux.Handle("GET /v1/accounts/{address}", s.bounded(s.handleAccount))
 	s.mux.Handle("GET /v1/validators", s.bounded(s.handleValidators))
+	s.mux.Handle("GET /v1/services", s.bounded(s.handleServices))
+	s.mux.Handle("GET /v1/services/{namespace}/{service}", s.bounded(s.handleServiceInstances))
+	s.mux.Handle("POST /v1/services/expose", s.bounded(s.handleExpose))
+	s.mux.Handle("POST /v1/services/unexpose", s.bounded(s.handleUnexpose))
+	s.mux.Handle("POST /v1/services/forward", s.bounded(s.handleForward))
+	s.mux.Handle("POST /v1/services/forward/close", s.bounded(s.handleCloseForward))
+	s.mux.HandleFunc("/v1/svc/{namespace}/{service}/{path...}", s.handleServiceCall)
 }
 
 // unlimited lists the routes that do not count against MaxInFlight, so that

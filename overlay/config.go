@@ -52,6 +52,8 @@ type Config struct {
 	Repair    RepairConfig    `toml:"repair"`
 	State     StateConfig     `toml:"state"`
 	Log       LogConfig       `toml:"log"`
+	// Services are the instances this node exposes from start ([[service]]).
+	Services []ServiceConfig `toml:"service"`
 }
 
 // APIConfig configures the HTTP API.
@@ -475,7 +477,27 @@ keep_recent = {{.State.KeepRecent}}
 level = {{q .Log.Level}}
 # text, json, or auto (text on a terminal, JSON otherwise).
 format = {{q .Log.Format}}
-`
+
+# Services this node exposes from start (xnode service expose does the same
+# until the node stops), one [[service]] table each:
+# [[service]]
+# name = "NAMESPACE/SERVICE"
+# target = "127.0.0.1:9000"
+# proto = "http"        # or tcp
+# check = "http:/health" # tcp (default), http:/path or none
+# weight = 1
+# [service.tags]
+# zone = "eu-1"
+{{range .Services}}
+[[service]]
+name = {{q .Name}}
+target = {{q .Target}}
+{{if .Proto}}proto = {{q .Proto}}
+{{end}}{{if .Check}}check = {{q .Check}}
+{{end}}{{if .Weight}}weight = {{.Weight}}
+{{end}}{{if .Tags}}[service.tags]
+{{range $k, $v := .Tags}}{{q $k}} = {{q $v}}
+{{end}}{{end}}{{end}}`
 
 // ListenAddrs expands one --p2p-listen multiaddr into the listen set: a TCP
 // address also listens with QUIC on the same port number, so one flag gives a

@@ -33,6 +33,7 @@ import (
 	"github.com/xnode/xnode/gossip"
 	"github.com/xnode/xnode/overlay/transfer"
 	"github.com/xnode/xnode/restore"
+	svcp2p "github.com/xnode/xnode/service/p2p"
 	"github.com/xnode/xnode/storage"
 	"github.com/xnode/xnode/verify"
 )
@@ -103,7 +104,9 @@ type Node struct {
 	scrub   *verify.Scrubber
 	api     *api.Server
 	metrics *metrics
-	apiURL  atomic.Value // string
+	// services is the service plane (services.go).
+	services *svcp2p.Plane
+	apiURL   atomic.Value // string
 
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
@@ -322,6 +325,9 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	// Runs before the membership closes (closers run in reverse).
 	n.onClose(func() error { n.savePeers(); return nil })
 	if err := n.startVerification(runCtx); err != nil {
+		return err
+	}
+	if err := n.startServices(runCtx); err != nil {
 		return err
 	}
 

@@ -1,0 +1,242 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/xnode/xnode"
+	"github.com/xnode/xnode/service"
+)
+
+// ServicePlane is implemented by a Node that runs the service plane. The
+// API serves /v1/services… and the gateway /v1/svc/… only from such a node
+// (UNAVAILABLE otherwise).
+type ServicePlane interface {
+	// ServiceCatalog lists every known service with its instances.
+	ServiceCatalog(ctx context.Context) ([]ServiceEntry, error)
+	// ServiceInstances lists one service's instances; an unknown service
+	// wraps xnode.ErrNotFound.
+	ServiceInstances(ctx context.Context, name string) ([]service.Stats, error)
+	// CallService forwards r to an instance of name at path and streams the
+	// answer into w. It returns an error only before it wrote anything.
+	CallService(w http.ResponseWriter, r *http.Request, name, path string) error
+	// ExposeService announces an instance served by this node; a namespace
+	// that does not allow this node wraps xnode.ErrConflict.
+	ExposeService(ctx context.Context, e ExposeRequest) error
+	// UnexposeService stops announcing it.
+	UnexposeService(ctx context.Context, name string) error
+	// ForwardService tunnels a local port to the service.
+	ForwardService(ctx context.Context, f ForwardRequest) (ForwardRequest, error)
+	// CloseForward stops the forwarding on listen.
+	CloseForward(ctx context.Context, listen string) error
+}
+
+// ServiceEntry is one service of GET /v1/services.
+type ServiceEntry struct {
+	Name      string          `json:"name"`
+	Instances []service.Stats `json:"instances"`
+}
+
+// ServiceCatalogAnswer is the answer of GET /v1/services.
+type ServiceCatalogAnswer struct {
+	Services []ServiceEntry `json:"services"`
+	// Exposed are this node's own exposures, Forwards its forwarded ports.
+	Exposed  []ExposeRequest  `json:"exposed"`
+	Forwards []ForwardRequest `json:"forwards"`
+}
+
+// ExposeRequest is the body of POST /v1/services/expose.
+type ExposeRequest struct {
+	Service string            `json:"service"`
+	Target  string            `json:"target"`
+	Proto   string            `json:"proto,omitempty"`
+	Tags    map[string]string `json:"tags,omitempty"`
+	Check   string            `json:"check,omitempty"`
+	Weight  int               `json:"weight,omitempty"`
+}
+
+// ForwardRequest is the body of POST /v1/services/forward (and its answer,
+// with Listen the bound address).
+type ForwardRequest struct {
+	Service string            `json:"service"`
+	Listen  string            `json:"listen"`
+	Tags    map[string]string `json:"tags,omitempty"`
+}
+
+// ServiceLister is optionally implemented by a ServicePlane to add the
+// node's exposures and forwards to GET /v1/services.
+type ServiceLister interface {
+	ServiceLocal(ctx context.Context) ([]ExposeRequest, []ForwardRequest)
+}
+
+func (s *Server) servicePlane() (ServicePlane, error) {
+	p, ok := s.node.(ServicePlane)
+	if !ok {
+		return nil, fmt.Errorf("api: %w: this node does not run the service plane", xnode.ErrUnavailable)
+	}
+	return p, nil
+}
+
+// handleServiceCall serves ANY /v1/svc/{namespace}/{service}/{path...}.
+func (s *Server) handleServiceCall(w http.ResponseWriter, r *http.Request) {
+	p, err := s.servicePlane()
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	name := r.PathValue("namespace") + "/" + r.PathValue("service")
+	if err := p.CallService(w, r, name, r.PathValue("path")); err != nil {
+		s.writeServiceError(w, r, err)
+	}
+}
+
+// writeServiceError answers like writeError, with Retry-After on
+// UNAVAILABLE (no healthy instance: try again shortly).
+func (s *Server) writeServiceError(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, xnode.ErrUnavailable) {
+		w.Header().Set("Retry-After", "1")
+	}
+	s.writeError(w, r, err)
+}
+
+// handleServices serves GET /v1/services.
+func (s *Server) handleServices(w http.ResponseWriter, r *http.Request) {
+	p, err := s.servicePlane()
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	cat, err := p.ServiceCatalog(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	ans := ServiceCatalogAnswer{Services: cat, Exposed: []ExposeRequest{}, Forwards: []ForwardRequest{}}
+	if l, ok := p.(ServiceLister); ok {
+		ans.Exposed, ans.Forwards = l.ServiceLocal(r.Context())
+	}
+	s.writeJSON(w, r, http.StatusOK, ans)
+}
+
+// handleServiceInstances serves GET /v1/services/{namespace}/{service}.
+func (s *Server) handleServiceInstances(w http.ResponseWriter, r *http.Request) {
+	p, err := s.servicePlane()
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	name := r.PathValue("namespace") + "/" + r.PathValue("service")
+	ins, err := p.ServiceInstances(r.Context(), name)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.writeJSON(w, r, http.StatusOK, ServiceEntry{Name: name, Instances: ins})
+}
+
+// handleExpose serves POST /v1/services/expose.
+func (s *Server) handleExpose(w http.ResponseWriter, r *http.Request) {
+	p, err := s.servicePlane()
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var req ExposeRequest
+	if err := s.decodeJSON(w, r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if req.Service == "" {
+		s.writeError(w, r, missingField("service"))
+		return
+	}
+	if req.Target == "" {
+		s.writeError(w, r, missingField("target"))
+		return
+	}
+	if err := p.ExposeService(r.Context(), req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.writeJSON(w, r, http.StatusOK, req)
+}
+
+// handleUnexpose serves POST /v1/services/unexpose {"service": ...}.
+func (s *Server) handleUnexpose(w http.ResponseWriter, r *http.Request) {
+	p, err := s.servicePlane()
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var req struct {
+		Service string `json:"service"`
+	}
+	if err := s.decodeJSON(w, r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if req.Service == "" {
+		s.writeError(w, r, missingField("service"))
+		return
+	}
+	if err := p.UnexposeService(r.Context(), req.Service); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.writeJSON(w, r, http.StatusOK, req)
+}
+
+// handleForward serves POST /v1/services/forward.
+func (s *Server) handleForward(w http.ResponseWriter, r *http.Request) {
+	p, err := s.servicePlane()
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var req ForwardRequest
+	if err := s.decodeJSON(w, r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if req.Service == "" {
+		s.writeError(w, r, missingField("service"))
+		return
+	}
+	if req.Listen == "" {
+		s.writeError(w, r, missingField("listen"))
+		return
+	}
+	ans, err := p.ForwardService(r.Context(), req)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.writeJSON(w, r, http.StatusOK, ans)
+}
+
+// handleCloseForward serves POST /v1/services/forward/close {"listen": ...}.
+func (s *Server) handleCloseForward(w http.ResponseWriter, r *http.Request) {
+	p, err := s.servicePlane()
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var req struct {
+		Listen string `json:"listen"`
+	}
+	if err := s.decodeJSON(w, r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if req.Listen == "" {
+		s.writeError(w, r, missingField("listen"))
+		return
+	}
+	if err := p.CloseForward(r.Context(), req.Listen); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.writeJSON(w, r, http.StatusOK, req)
+}
