@@ -33,6 +33,10 @@ type ServicePlane interface {
 	CloseForward(ctx context.Context, listen string) error
 }
 
+// HeaderGatewayError marks an answer of the gateway itself (no such
+// service, no healthy instance, timeout), as opposed to the target's.
+const HeaderGatewayError = "X-Xnode-Gateway-Error"
+
 // ServiceEntry is one service of GET /v1/services.
 type ServiceEntry struct {
 	Name      string          `json:"name"`
@@ -95,6 +99,7 @@ func (s *Server) handleServiceCall(w http.ResponseWriter, r *http.Request) {
 // writeServiceError answers like writeError, with Retry-After on
 // UNAVAILABLE (no healthy instance: try again shortly).
 func (s *Server) writeServiceError(w http.ResponseWriter, r *http.Request, err error) {
+	w.Header().Set(HeaderGatewayError, "1")
 	if errors.Is(err, xnode.ErrUnavailable) {
 		w.Header().Set("Retry-After", "1")
 	}
