@@ -84,9 +84,10 @@ localnet: build
 localnet-down: build
 	./$(BIN) localnet down --dir .localnet
 
-## e2e: fault tests on real processes (kill -9, SIGSTOP, 7 nodes); under 10 minutes
+## e2e: fault tests on real processes (kill -9, SIGSTOP, 7 nodes; partitions in network
+## namespaces, wipes, flipped bytes, a hostile peer, the checker); under 15 minutes
 e2e: build
-	XNODE_BIN=$(CURDIR)/$(BIN) $(GO) test -tags e2e -count=1 -v -timeout 12m ./e2e/
+	XNODE_BIN=$(CURDIR)/$(BIN) $(GO) test -tags e2e -count=1 -v -timeout 20m ./e2e/
 
 ## interop: xnode against IPFS tools nobody here wrote: npm ipfs-car unpacks `xnode export`'s CAR,
 ## @helia/verified-fetch fetches and verifies from the /ipfs/ gateway, root CIDs match js-ipfs's

@@ -34,6 +34,29 @@
 //     network, the 4-node one before the 7-node one starts, so that the two
 //     never share the two cores).
 //
+// TestPartitions (partition_test.go) runs on a 4-node network of its own,
+// each node in its own Linux network namespace joined by veth pairs to
+// bridges the test creates and removes (10.77.0.x exists only inside those
+// namespaces; the test reaches each API on the namespace's loopback through
+// a socket opened inside it). It is skipped, saying why, when namespaces
+// cannot be made (not root, no ip command):
+//
+//  6. partitions: 3|1 (a link down), then 2|2 (two bridges), each healed;
+//     puts on the majority answer within 10 s of the split, the minority
+//     commits nothing, repair moves no more than the replicas of what was
+//     written during the split.
+//  7. wipe: one node's data/blocks, then another node's data and
+//     cometbft/data (keys kept); both come back and hold their blocks again.
+//  8. corruption: a byte flipped in a segment under a running node, and one
+//     in another node's segment while it is down; every read is exact and
+//     the damaged copy is replaced.
+//  9. hostile peer: this test binary, re-run in a fifth namespace as
+//     TestHostileHelper, opens 10,000 block-protocol streams with garbage
+//     and oversized frames and floods both gossip topics, while honest gets
+//     on the target are timed against a baseline and its RSS is read.
+//  10. checker: every acknowledged blob and committed record read from
+//     every node, and one app hash per height on every node; a summary table.
+//
 // The package has no non-test code besides this comment; it imports
 // localnet and api, and nothing imports it.
 package e2e
