@@ -87,7 +87,7 @@ func gateway(p *Plane) http.Handler {
 	})
 }
 
-func newNodes(t *testing.T, n int, auth func(i int) *allowList, zones []string, tune func(*Config)) []*tnode {
+func newNodes(t testing.TB, n int, auth func(i int) *allowList, zones []string, tune func(*Config)) []*tnode {
 	t.Helper()
 	var nodes []*tnode
 	for i := range n {
