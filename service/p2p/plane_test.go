@@ -494,6 +494,42 @@ func TestForwardTunnelsConnections(t *testing.T) {
 	if resp, body, err := get(t, "http://"+fw2.Listen+"/p", nil); err != nil || resp.StatusCode != 200 || !strings.HasPrefix(body, "web GET /p") {
 		t.Fatalf("http through a forward: %v %q", err, body)
 	}
+	// A target that resets mid-answer resets the forwarded connection too:
+	// an error, never a clean end.
+	rst, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rst.Close() })
+	go func() {
+		for {
+			c, err := rst.Accept()
+			if err != nil {
+				return
+			}
+			_, _ = io.WriteString(c, "partial answer")
+			time.Sleep(50 * time.Millisecond) // let the bytes leave before the reset
+			c.(*net.TCPConn).SetLinger(0)
+			c.Close()
+		}
+	}()
+	if err := nodes[1].plane.Expose(context.Background(), Exposure{Service: "acme/rst", Target: rst.Addr().String(), Proto: "tcp", Check: "none"}); err != nil {
+		t.Fatal(err)
+	}
+	waitInstances(t, nodes[0].plane, "acme/rst", 1)
+	fw3, err := nodes[0].plane.Forward(context.Background(), "acme/rst", "127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c3, err := net.Dial("tcp", fw3.Listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(c3)
+	c3.Close()
+	if err == nil {
+		t.Fatalf("a reset mid-answer read as a clean end after %q", got)
+	}
 	if err := nodes[0].plane.CloseForward(context.Background(), fw.Listen); err != nil {
 		t.Fatal(err)
 	}

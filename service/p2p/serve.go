@@ -142,11 +142,16 @@ func pipe(a, b halfCloser) {
 		if err != nil {
 			// A broken side breaks the other: reset rather than a clean
 			// end the peer would take for a complete answer.
+			for _, c := range []halfCloser{a, b} {
+				switch c := c.(type) {
+				case *net.TCPConn:
+					_ = c.SetLinger(0)
+				case network.Stream:
+					_ = c.Reset()
+				}
+			}
 			_ = a.Close()
 			_ = b.Close()
-			if s, ok := dst.(network.Stream); ok {
-				_ = s.Reset()
-			}
 		} else {
 			_ = dst.CloseWrite()
 		}
