@@ -993,7 +993,7 @@ func (p *partNet) hostile(t *testing.T, ctx context.Context, blobs []*partBlob) 
 	pid := p.procs[0].Process.Pid
 	var base []time.Duration
 	baseRSS := rssKiB(pid)
-	for range 200 {
+	for baseStart := time.Now(); time.Since(baseStart) < 10*time.Second; {
 		d, err := get()
 		if err != nil {
 			t.Errorf("hostile baseline get: %v", err)
@@ -1002,7 +1002,11 @@ func (p *partNet) hostile(t *testing.T, ctx context.Context, blobs []*partBlob) 
 		base = append(base, d)
 	}
 	target := strings.Replace(p.layout.Nodes[0].P2P, "127.0.0.1", nodeIP(0), 1)
-	cmd := exec.Command("ip", "netns", "exec", ns, os.Args[0], "-test.run", "^TestHostileHelper$", "-test.v", "-test.timeout", "3m")
+	// The attacker would be another machine; here it shares the two cores
+	// with the node and the honest client, so it runs at the lowest
+	// priority: what is measured is the node's defence, not how much CPU
+	// the attacking process itself takes.
+	cmd := exec.Command("ip", "netns", "exec", ns, "nice", "-n", "19", os.Args[0], "-test.run", "^TestHostileHelper$", "-test.v", "-test.timeout", "3m")
 	cmd.Env = append(os.Environ(), envHostile+"="+target, envHostileNet+"="+p.layout.ChainID)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
