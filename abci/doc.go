@@ -69,7 +69,7 @@
 //	n/<name>          CBOR Namespace (with its allowed publishers)
 //	r/<ns>/<key>      CBOR Record (current version and its attestations)
 //	q/<ns>/<key>      pending index: present while the record is pending
-//	x/<pub><nonce>    spent nonce, nonce as uint64 big endian
+//	x/<pub><n/256>    spent nonces n..n+255 as a 32-byte bitmap (n/256 as uint64 big endian)
 //	b/<addr>          balance, uint64 big endian
 //	k/<addr>          CBOR Stake: registration, bonded, unbonding, jail
 //	e/<peer id>       addr of the account that registered the peer

@@ -35,13 +35,15 @@ func (a *App) deliverTx(o *overlay, raw []byte, height int64, now time.Time, lim
 	if err := env.Verify(a.chainID); err != nil {
 		return nil, err
 	}
-	nk := keyNonce(env.Signer, env.Nonce)
-	if _, used, err := o.get(nk); err != nil {
+	nk, bit := keyNonce(env.Signer, env.Nonce)
+	bucket, _, err := o.get(nk)
+	if err != nil {
 		return nil, internal(err)
-	} else if used {
+	}
+	if nonceSpent(bucket, bit) {
 		return nil, reject(ErrReplay, "nonce %d of signer %x", env.Nonce, []byte(env.Signer))
 	}
-	o.set(nk, present)
+	o.set(nk, withNonce(bucket, bit))
 	if err := env.Payload.ValidateBasic(); err != nil {
 		return nil, err
 	}

@@ -105,7 +105,7 @@ func TestExportOldLayout(t *testing.T) {
 	put(keyNamespace("demo"), Namespace{Name: "demo", Owner: owner, Height: 3})
 	put(keyRecord("demo", "a"), Record{Namespace: "demo", Key: "a", CID: c, Size: 1, Version: 2, Owner: owner, Height: 9, Status: StatusVerified})
 	put(keyValidator(pub(key("v"))), []byte{0, 0, 0, 0, 0, 0, 0, 10})
-	put(keyNonce(owner, 5), []byte{})
+	put("x/"+string(owner)+"\x00\x00\x00\x00\x00\x00\x00\x05", []byte{}) // an old-layout spent nonce
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -86,7 +86,7 @@ const (
 	prefixNamespace = "n/" // n/<name> → Namespace
 	prefixRecord    = "r/" // r/<ns>/<key> → Record
 	prefixPending   = "q/" // q/<ns>/<key> → empty, while the record is pending
-	prefixNonce     = "x/" // x/<signer 32 bytes><nonce 8 bytes BE> → empty
+	prefixNonce     = "x/" // x/<signer 32 bytes><nonce/256 8 bytes BE> → 32-byte bitmap
 )
 
 // oldKeyMeta is where the layout before the state tree kept its height;
@@ -105,12 +105,40 @@ func keyNamespace(name string) string  { return prefixNamespace + name }
 func keyRecord(ns, key string) string  { return prefixRecord + ns + "/" + key }
 func keyPending(ns, key string) string { return prefixPending + ns + "/" + key }
 
-func keyNonce(signer []byte, nonce uint64) string {
+// nonceBucketBits is how many consecutive nonces share one key: a signer
+// that counts its nonces up (as a node does) writes one leaf per 256
+// transactions instead of one each.
+const nonceBucketBits = 8
+
+// keyNonce is the key of the bucket holding nonce's spent bit, and the
+// bit's index in the bucket's 32-byte bitmap.
+func keyNonce(signer []byte, nonce uint64) (string, uint) {
 	var b [len(prefixNonce) + 32 + 8]byte
 	n := copy(b[:], prefixNonce)
 	n += copy(b[n:], signer)
-	binary.BigEndian.PutUint64(b[n:], nonce)
-	return string(b[:])
+	binary.BigEndian.PutUint64(b[n:], nonce>>nonceBucketBits)
+	return string(b[:]), uint(nonce & (1<<nonceBucketBits - 1))
+}
+
+// NonceKey is the state key of the bucket that records whether signer
+// spent nonce; its value is a 32-byte bitmap, bit nonce%256 (bit i of
+// byte i/8, least significant first).
+func NonceKey(signer []byte, nonce uint64) []byte {
+	k, _ := keyNonce(signer, nonce)
+	return []byte(k)
+}
+
+// nonceSpent reports whether bit is set in a bucket (nil: none spent).
+func nonceSpent(bucket []byte, bit uint) bool {
+	return len(bucket) == 32 && bucket[bit/8]&(1<<(bit%8)) != 0
+}
+
+// withNonce returns a copy of bucket with bit set.
+func withNonce(bucket []byte, bit uint) []byte {
+	out := make([]byte, 32)
+	copy(out, bucket)
+	out[bit/8] |= 1 << (bit % 8)
+	return out
 }
 
 // splitRecordPath splits "ns/key" at the first slash (names hold none).
