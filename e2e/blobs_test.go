@@ -442,8 +442,15 @@ func (c *cluster) replicationGap(ctx context.Context, node string, b *blob, want
 	if g := check("root", loc.Owners); g != "" {
 		return g
 	}
-	if len(loc.Blocks) != b.chunks {
-		return fmt.Sprintf("locate lists %d chunks, put said %d", len(loc.Blocks), b.chunks)
+	// A blob of one chunk is its own raw root (UnixFS, as in IPFS): locate
+	// lists no other block. A larger one lists every leaf, and any
+	// intermediate node above 174 leaves.
+	wantBlocks := b.chunks
+	if b.chunks <= 1 {
+		wantBlocks = 0
+	}
+	if len(loc.Blocks) < wantBlocks || (wantBlocks == 0 && len(loc.Blocks) != 0) {
+		return fmt.Sprintf("locate lists %d blocks besides the root, put said %d chunks", len(loc.Blocks), b.chunks)
 	}
 	for i, bl := range loc.Blocks {
 		if g := check(fmt.Sprintf("chunk %d", i), bl.Owners); g != "" {

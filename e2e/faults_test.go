@@ -912,10 +912,16 @@ func pidsOf(sts []localnet.NodeStatus) []int {
 	return out
 }
 
+// countBlocks counts the blobs' blocks: a one-chunk blob is its own root;
+// a larger one has a root over its chunks (up to 174 of them).
 func countBlocks(bs []*blob) int {
 	n := 0
 	for _, b := range bs {
-		n += 1 + b.chunks
+		if b.chunks <= 1 {
+			n++
+		} else {
+			n += 1 + b.chunks
+		}
 	}
 	return n
 }
