@@ -26,4 +26,11 @@ run -bench 'Convergence' -count 3 -benchtime 3x ./gossip/
 run -bench . -count 3 -benchtime 3x ./dht/
 # Issue 5: records committed per second, xnode app vs kvstore, 1 and 4 validators.
 run -bench 'Commit' -count 3 -benchtime 2000x ./consensus/consensustest/
+# Issue 22: the state tree: a 1000-transaction block, proofs, a verified read, CPU at rest.
+run -bench 'FinalizeBlock' -benchmem -count "$COUNT" -benchtime 5x ./abci/
+run -bench 'Proof' -count 3 -benchtime 2000x ./light/
+run -bench 'VerifiedRead' -count 3 -benchtime 200x ./light/
+run -bench 'IdleCPU' -count 1 -benchtime 1x ./consensus/consensustest/
+# Issue 19: the service mesh against direct calls.
+run -bench 'ServiceMesh' -count 3 -benchtime 1x ./service/p2p/
 echo "raw results in $out"
