@@ -8,6 +8,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -39,6 +40,15 @@ func timed(b *testing.B, c *http.Client, url string, n int) []time.Duration {
 		out = append(out, time.Since(start))
 	}
 	return out
+}
+
+// processCPU is the CPU time this process has used, user and system.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func rate(c *http.Client, url string, workers int, d time.Duration) float64 {
@@ -92,11 +102,20 @@ func BenchmarkServiceMesh(b *testing.B) {
 	b.ReportMetric(float64((pct(md, .5) - pct(dd, .5)).Microseconds()), "added-p50-µs")
 	b.ReportMetric(float64((pct(md, .99) - pct(dd, .99)).Microseconds()), "added-p99-µs")
 
+	// Everything (client, gateway, both nodes, target) shares this
+	// process's cores, so the CPU each request costs bounds the ratio.
+	c0 := processCPU()
 	rd := rate(c, direct, 8, 2*time.Second)
+	c1 := processCPU()
 	rm := rate(c, mesh, 8, 2*time.Second)
+	c2 := processCPU()
 	b.ReportMetric(rd, "direct-req/s")
 	b.ReportMetric(rm, "mesh-req/s")
 	b.ReportMetric(rm/rd, "mesh/direct")
+	b.ReportMetric(float64((c1-c0).Microseconds())/(rd*2), "direct-cpu-µs/req")
+	b.ReportMetric(float64((c2-c1).Microseconds())/(rm*2), "mesh-cpu-µs/req")
+	b.ReportMetric((c1-c0).Seconds()/2, "direct-cores")
+	b.ReportMetric((c2-c1).Seconds()/2, "mesh-cores")
 
 	// Failover: two instances, steady GET load from 8 workers, one target
 	// killed a second in.
