@@ -2,18 +2,10 @@ package overlay
 
 import (
 	"context"
-	"crypto/ed25519"
-	"errors"
 	"fmt"
 	"net/http"
-	"slices"
-	"sync"
-	"time"
-
-	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/xnode/xnode"
-	"github.com/xnode/xnode/abci"
 	"github.com/xnode/xnode/api"
 	"github.com/xnode/xnode/gossip"
 	"github.com/xnode/xnode/service"
@@ -41,76 +33,11 @@ func (s ServiceConfig) exposure() svcp2p.Exposure {
 	return svcp2p.Exposure{Service: s.Name, Target: s.Target, Proto: s.Proto, Tags: s.Tags, Check: s.Check, Weight: s.Weight}
 }
 
-// authCacheTTL is how long a chain answer on who may publish is reused:
-// about one block.
-const authCacheTTL = time.Second
-
-// chainAuthoriser answers who may publish a namespace's services from the
-// chain: the peers the owner allowed (Namespace.Publishers), and any peer
-// registered on chain by the owner's account.
-type chainAuthoriser struct {
-	query func(ctx context.Context, path string, data []byte, out any) error
-
-	mu    sync.Mutex
-	cache map[string]authAnswer
-}
-
-type authAnswer struct {
-	err error
-	at  time.Time
-}
-
-func (a *chainAuthoriser) MayPublish(ctx context.Context, ns string, p peer.ID) error {
-	key := ns + "\x00" + string(p)
-	now := time.Now()
-	a.mu.Lock()
-	if c, ok := a.cache[key]; ok && now.Sub(c.at) < authCacheTTL {
-		a.mu.Unlock()
-		return c.err
-	}
-	a.mu.Unlock()
-	err := a.ask(ctx, ns, p)
-	if err != nil && !errors.Is(err, gossip.ErrUnauthorised) {
-		return err // not cached: the chain did not answer
-	}
-	a.mu.Lock()
-	if len(a.cache) > 4096 {
-		clear(a.cache)
-	}
-	a.cache[key] = authAnswer{err: err, at: now}
-	a.mu.Unlock()
-	return err
-}
-
-func (a *chainAuthoriser) ask(ctx context.Context, ns string, p peer.ID) error {
-	var info abci.Namespace
-	if err := a.query(ctx, abci.QueryNamespace, []byte(ns), &info); err != nil {
-		if errors.Is(err, xnode.ErrNotFound) {
-			return fmt.Errorf("%w: namespace %q is not registered", gossip.ErrUnauthorised, ns)
-		}
-		return fmt.Errorf("namespace %q: %w", ns, err)
-	}
-	if slices.Contains(info.Publishers, p.String()) {
-		return nil
-	}
-	if len(info.Owner) == ed25519.PublicKeySize {
-		var node abci.NodeInfo
-		err := a.query(ctx, abci.QueryNode, []byte(p.String()), &node)
-		if err == nil && node.Address == abci.AddressOf(ed25519.PublicKey(info.Owner)).String() {
-			return nil
-		}
-		if err != nil && !errors.Is(err, xnode.ErrNotFound) {
-			return fmt.Errorf("node %s: %w", p, err)
-		}
-	}
-	return fmt.Errorf("%w: %s is neither registered by the owner of %q nor allowed by it", gossip.ErrUnauthorised, p, ns)
-}
-
 // startServices starts the service plane, drops the instances of members
 // that fail or leave, and exposes the [[service]] entries of config.toml.
 func (n *Node) startServices(ctx context.Context) error {
 	cfg := svcp2p.Config{Network: n.chainID, Zone: n.cfg.Gossip.Tags["zone"]}
-	auth := &chainAuthoriser{query: n.queryJSON, cache: map[string]authAnswer{}}
+	auth := svcp2p.NewChainAuthoriser(n.queryJSON)
 	var err error
 	if n.services, err = svcp2p.New(cfg, n.host, n.ps, auth, n.reg, n.log); err != nil {
 		return err
