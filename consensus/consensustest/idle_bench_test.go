@@ -16,8 +16,9 @@ import (
 	"github.com/xnode/xnode/consensus/consensustest"
 )
 
-// idleWindow is how long BenchmarkIdleCPU watches a quiet network.
-const idleWindow = 20 * time.Second
+// idleBlocks is how many quiet blocks BenchmarkIdleCPU watches (an empty
+// block every 5 s: about 20 s).
+const idleBlocks = 4
 
 func cpuTime() time.Duration {
 	var ru syscall.Rusage
@@ -55,17 +56,32 @@ func BenchmarkIdleCPU(b *testing.B) {
 				opts = append(opts, consensustest.WithAppState(state))
 			}
 			nw := consensustest.StartNetwork(b, 4, apps[name], opts...)
-			time.Sleep(3 * time.Second) // let start-up settle
+			blocks, err := nw.Nodes[0].NewBlocks(b.Context())
+			if err != nil {
+				b.Fatal(err)
+			}
+			next := func() int64 {
+				select {
+				case h := <-blocks:
+					return h
+				case <-time.After(time.Minute):
+					b.Fatal("no block in a minute")
+					return 0
+				}
+			}
+			next() // start-up is over once a quiet block has come
 			b.ResetTimer()
 			for range b.N {
-				h0, _ := nw.Nodes[0].Status(b.Context())
-				c0 := cpuTime()
-				time.Sleep(idleWindow)
-				used := cpuTime() - c0
-				h1, _ := nw.Nodes[0].Status(b.Context())
-				b.ReportMetric(100*used.Seconds()/idleWindow.Seconds(), "%core")
-				b.ReportMetric(float64(h1.Height-h0.Height)/idleWindow.Seconds(), "blocks/s")
-				b.Log(fmt.Sprintf("%s: %s CPU in %s, heights %d to %d", name, used, idleWindow, h0.Height, h1.Height))
+				// From one block to the idleBlocks-th after it.
+				h0, t0, c0 := next(), time.Now(), cpuTime()
+				var h1 int64
+				for range idleBlocks {
+					h1 = next()
+				}
+				window, used := time.Since(t0), cpuTime()-c0
+				b.ReportMetric(100*used.Seconds()/window.Seconds(), "%core")
+				b.ReportMetric(float64(h1-h0)/window.Seconds(), "blocks/s")
+				b.Log(fmt.Sprintf("%s: %s CPU in %s, heights %d to %d", name, used, window.Round(time.Millisecond), h0, h1))
 			}
 		})
 	}
