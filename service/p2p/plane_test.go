@@ -19,11 +19,30 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sys/unix"
 
 	"github.com/xnode/xnode"
 	"github.com/xnode/xnode/gossip"
 	"github.com/xnode/xnode/internal/testutil"
 )
+
+// acked waits until the peer's kernel has acknowledged every byte written
+// to c (the socket's send queue, SIOCOUTQ, is empty) or d has passed. A
+// reset after that cannot take back what was written.
+func acked(c *net.TCPConn, d time.Duration) bool {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return false
+	}
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		queued := -1
+		_ = raw.Control(func(fd uintptr) { queued, _ = unix.IoctlGetInt(int(fd), unix.SIOCOUTQ) })
+		if queued == 0 {
+			return true
+		}
+	}
+	return false
+}
 
 // allowList authorises the listed peers per namespace; nil allows all (a
 // hostile node that does not check itself).
@@ -508,7 +527,7 @@ func TestForwardTunnelsConnections(t *testing.T) {
 				return
 			}
 			_, _ = io.WriteString(c, "partial answer")
-			time.Sleep(50 * time.Millisecond) // let the bytes leave before the reset
+			acked(c.(*net.TCPConn), 5*time.Second) // the bytes reach the caller before the reset
 			c.(*net.TCPConn).SetLinger(0)
 			c.Close()
 		}
