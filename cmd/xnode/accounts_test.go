@@ -2,11 +2,9 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -217,39 +215,7 @@ func TestAccountCommandsBadInput(t *testing.T) {
 func startDevNode(t *testing.T) (home, apiURL string) {
 	t.Helper()
 	home = filepath.Join(t.TempDir(), "home")
-	apiPort := tu.FreePort(t)
-	apiURL = fmt.Sprintf("http://127.0.0.1:%d", apiPort)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan result, 1)
-	go func() {
-		var out, errb bytes.Buffer
-		code := run(ctx, []string{"start", "--home", home,
-			"--api-listen", fmt.Sprintf("127.0.0.1:%d", apiPort),
-			"--p2p-listen", "/ip4/127.0.0.1/tcp/0",
-			"--cmt-p2p-listen", fmt.Sprintf("127.0.0.1:%d", tu.FreePort(t)),
-			"--cmt-rpc-listen", fmt.Sprintf("127.0.0.1:%d", tu.FreePort(t)),
-		}, strings.NewReader(""), &out, &errb)
-		done <- result{code, out.String(), errb.String()}
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case r := <-done:
-			if r.code != 0 {
-				t.Errorf("start exited %d: %s", r.code, r.stderr)
-			}
-		case <-time.After(60 * time.Second):
-			t.Error("start did not stop")
-		}
-	})
-	tu.Eventually(t, 60*time.Second, func() bool {
-		resp, err := http.Get(apiURL + "/health/ready")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == 200
-	}, "node ready")
+	apiURL, _ = startNode(t, home)
 	return home, apiURL
 }
 

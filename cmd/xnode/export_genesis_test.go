@@ -1,12 +1,8 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"crypto/rand"
 	"encoding/json"
-	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,52 +11,6 @@ import (
 
 	tu "github.com/xnode/xnode/internal/testutil"
 )
-
-// startNode runs `xnode start` on home in the background and waits until
-// it is ready; stop ends it and checks it exited cleanly.
-func startNode(t *testing.T, home string) (api string, stop func()) {
-	t.Helper()
-	apiPort := tu.FreePort(t)
-	api = fmt.Sprintf("http://127.0.0.1:%d", apiPort)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan result, 1)
-	go func() {
-		var out, errb bytes.Buffer
-		code := run(ctx, []string{"start", "--home", home,
-			"--api-listen", fmt.Sprintf("127.0.0.1:%d", apiPort),
-			"--p2p-listen", "/ip4/127.0.0.1/tcp/0",
-			"--cmt-p2p-listen", fmt.Sprintf("127.0.0.1:%d", tu.FreePort(t)),
-			"--cmt-rpc-listen", fmt.Sprintf("127.0.0.1:%d", tu.FreePort(t)),
-		}, strings.NewReader(""), &out, &errb)
-		done <- result{code, out.String(), errb.String()}
-	}()
-	var once bool
-	stop = func() {
-		if once {
-			return
-		}
-		once = true
-		cancel()
-		select {
-		case r := <-done:
-			if r.code != 0 {
-				t.Errorf("start exited %d: %s", r.code, r.stderr)
-			}
-		case <-time.After(60 * time.Second):
-			t.Error("start did not stop")
-		}
-	}
-	t.Cleanup(stop)
-	tu.Eventually(t, 60*time.Second, func() bool {
-		resp, err := http.Get(api + "/health/ready")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == 200
-	}, "node ready")
-	return api, stop
-}
 
 // TestExportGenesisStartsNewChain follows the README's procedure: a node
 // commits a verified record, stops, exports its state, and starts a new

@@ -96,16 +96,12 @@ func TestVersion(t *testing.T) {
 	}
 }
 
-// TestStartAndUse runs `xnode start` on a fresh home, then drives it through
-// the CLI as a user would: put (file and stdin), get, status, members,
-// locate, ns register, submit, record until verified; then stops it.
-func TestStartAndUse(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a node")
-	}
-	home := filepath.Join(t.TempDir(), "home")
+// startNode runs `xnode start` on home in the background and waits until
+// it is ready; stop ends it and checks it exited cleanly.
+func startNode(t *testing.T, home string) (api string, stop func()) {
+	t.Helper()
 	apiPort := tu.FreePort(t)
-	api := fmt.Sprintf("http://127.0.0.1:%d", apiPort)
+	api = fmt.Sprintf("http://127.0.0.1:%d", apiPort)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan result, 1)
 	go func() {
@@ -118,7 +114,12 @@ func TestStartAndUse(t *testing.T) {
 		}, strings.NewReader(""), &out, &errb)
 		done <- result{code, out.String(), errb.String()}
 	}()
-	t.Cleanup(func() {
+	var once bool
+	stop = func() {
+		if once {
+			return
+		}
+		once = true
 		cancel()
 		select {
 		case r := <-done:
@@ -128,7 +129,8 @@ func TestStartAndUse(t *testing.T) {
 		case <-time.After(60 * time.Second):
 			t.Error("start did not stop")
 		}
-	})
+	}
+	t.Cleanup(stop)
 	tu.Eventually(t, 60*time.Second, func() bool {
 		resp, err := http.Get(api + "/health/ready")
 		if err != nil {
@@ -137,6 +139,18 @@ func TestStartAndUse(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode == 200
 	}, "node ready")
+	return api, stop
+}
+
+// TestStartAndUse runs `xnode start` on a fresh home, then drives it through
+// the CLI as a user would: put (file and stdin), get, status, members,
+// locate, ns register, submit, record until verified; then stops it.
+func TestStartAndUse(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a node")
+	}
+	home := filepath.Join(t.TempDir(), "home")
+	api, _ := startNode(t, home)
 
 	data := make([]byte, 3<<20+99)
 	rand.Read(data)
