@@ -141,79 +141,17 @@ func (s *Server) handleServiceInstances(w http.ResponseWriter, r *http.Request) 
 	s.writeJSON(w, r, http.StatusOK, ServiceEntry{Name: name, Instances: ins})
 }
 
-// handleExpose serves POST /v1/services/expose.
-func (s *Server) handleExpose(w http.ResponseWriter, r *http.Request) {
+// servicePost serves a POST of the service plane: it decodes the JSON body
+// into req, then answers 200 with what act returns, or act's error.
+func (s *Server) servicePost(w http.ResponseWriter, r *http.Request, req any, act func(ServicePlane) (any, error)) {
 	p, err := s.servicePlane()
-	if err != nil {
-		s.writeError(w, r, err)
-		return
+	if err == nil {
+		err = s.decodeJSON(w, r, req)
 	}
-	var req ExposeRequest
-	if err := s.decodeJSON(w, r, &req); err != nil {
-		s.writeError(w, r, err)
-		return
+	var ans any
+	if err == nil {
+		ans, err = act(p)
 	}
-	if req.Service == "" {
-		s.writeError(w, r, missingField("service"))
-		return
-	}
-	if req.Target == "" {
-		s.writeError(w, r, missingField("target"))
-		return
-	}
-	if err := p.ExposeService(r.Context(), req); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	s.writeJSON(w, r, http.StatusOK, req)
-}
-
-// handleUnexpose serves POST /v1/services/unexpose {"service": ...}.
-func (s *Server) handleUnexpose(w http.ResponseWriter, r *http.Request) {
-	p, err := s.servicePlane()
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	var req struct {
-		Service string `json:"service"`
-	}
-	if err := s.decodeJSON(w, r, &req); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if req.Service == "" {
-		s.writeError(w, r, missingField("service"))
-		return
-	}
-	if err := p.UnexposeService(r.Context(), req.Service); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	s.writeJSON(w, r, http.StatusOK, req)
-}
-
-// handleForward serves POST /v1/services/forward.
-func (s *Server) handleForward(w http.ResponseWriter, r *http.Request) {
-	p, err := s.servicePlane()
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	var req ForwardRequest
-	if err := s.decodeJSON(w, r, &req); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if req.Service == "" {
-		s.writeError(w, r, missingField("service"))
-		return
-	}
-	if req.Listen == "" {
-		s.writeError(w, r, missingField("listen"))
-		return
-	}
-	ans, err := p.ForwardService(r.Context(), req)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -221,27 +159,60 @@ func (s *Server) handleForward(w http.ResponseWriter, r *http.Request) {
 	s.writeJSON(w, r, http.StatusOK, ans)
 }
 
+// handleExpose serves POST /v1/services/expose.
+func (s *Server) handleExpose(w http.ResponseWriter, r *http.Request) {
+	var req ExposeRequest
+	s.servicePost(w, r, &req, func(p ServicePlane) (any, error) {
+		if err := requireFields("service", req.Service, "target", req.Target); err != nil {
+			return nil, err
+		}
+		return req, p.ExposeService(r.Context(), req)
+	})
+}
+
+// handleUnexpose serves POST /v1/services/unexpose {"service": ...}.
+func (s *Server) handleUnexpose(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Service string `json:"service"`
+	}
+	s.servicePost(w, r, &req, func(p ServicePlane) (any, error) {
+		if err := requireFields("service", req.Service); err != nil {
+			return nil, err
+		}
+		return req, p.UnexposeService(r.Context(), req.Service)
+	})
+}
+
+// handleForward serves POST /v1/services/forward.
+func (s *Server) handleForward(w http.ResponseWriter, r *http.Request) {
+	var req ForwardRequest
+	s.servicePost(w, r, &req, func(p ServicePlane) (any, error) {
+		if err := requireFields("service", req.Service, "listen", req.Listen); err != nil {
+			return nil, err
+		}
+		return p.ForwardService(r.Context(), req)
+	})
+}
+
 // handleCloseForward serves POST /v1/services/forward/close {"listen": ...}.
 func (s *Server) handleCloseForward(w http.ResponseWriter, r *http.Request) {
-	p, err := s.servicePlane()
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
 	var req struct {
 		Listen string `json:"listen"`
 	}
-	if err := s.decodeJSON(w, r, &req); err != nil {
-		s.writeError(w, r, err)
-		return
+	s.servicePost(w, r, &req, func(p ServicePlane) (any, error) {
+		if err := requireFields("listen", req.Listen); err != nil {
+			return nil, err
+		}
+		return req, p.CloseForward(r.Context(), req.Listen)
+	})
+}
+
+// requireFields refuses the first empty value of (name, value) pairs.
+func requireFields(pairs ...string) error {
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if pairs[i+1] == "" {
+			return missingField(pairs[i])
+		}
 	}
-	if req.Listen == "" {
-		s.writeError(w, r, missingField("listen"))
-		return
-	}
-	if err := p.CloseForward(r.Context(), req.Listen); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	s.writeJSON(w, r, http.StatusOK, req)
+	return nil
 }
