@@ -141,13 +141,13 @@ func (a *App) load() error {
 
 // loadValidators reads the validator table of a saved version.
 func (a *App) loadValidators(imm *iavl.ImmutableTree) error {
-	vals, err := validators(imm)
+	set, err := appliedSet(treeReader{imm})
 	if err != nil {
 		return fmt.Errorf("abci: load validators: %w", err)
 	}
-	for _, v := range vals {
-		a.validators[string(v.PubKey)] = v.Power
-		a.totalPower += v.Power
+	for pub, power := range set {
+		a.validators[pub] = power
+		a.totalPower += power
 	}
 	return nil
 }

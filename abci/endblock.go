@@ -104,6 +104,23 @@ func (a *App) endBlock(o *overlay, req *abcitypes.RequestFinalizeBlock) ([]abcit
 	return updates, append(events, ev...), nil
 }
 
+// stakeOfConsAddress finds the registration behind a CometBFT validator
+// address; had is false for a validator no account is bound to.
+func stakeOfConsAddress(o *overlay, consAddr []byte) (pub []byte, st Stake, had bool, err error) {
+	pub, ok, err := o.get(keyConsAddr(consAddr))
+	if err != nil || !ok {
+		return nil, Stake{}, false, err
+	}
+	acct, ok, err := o.get(keyBinding(pub))
+	if err != nil || !ok {
+		return nil, Stake{}, false, err
+	}
+	var addr Address
+	copy(addr[:], acct)
+	st, had, err = getStake(o, addr)
+	return pub, st, had, err
+}
+
 // trackLiveness records the validators absent from the last commit and
 // jails one that missed more than (1 - min_signed) of the signed window.
 // Only misses are written (as heights), so a block every validator signed
@@ -116,25 +133,12 @@ func (a *App) trackLiveness(o *overlay, params Params, req *abcitypes.RequestFin
 		if vote.BlockIdFlag != cmtproto.BlockIDFlagAbsent {
 			continue
 		}
-		pub, ok, err := o.get(keyConsAddr(vote.Validator.Address))
-		if err != nil {
-			return nil, internal(err)
-		}
-		if !ok {
-			continue // a genesis-fixed validator: not subject to staking
-		}
-		acct, _, err := o.get(keyBinding(pub))
-		if err != nil {
-			return nil, internal(err)
-		}
-		var addr Address
-		copy(addr[:], acct)
-		st, had, err := getStake(o, addr)
+		pub, st, had, err := stakeOfConsAddress(o, vote.Validator.Address)
 		if err != nil {
 			return nil, internal(err)
 		}
 		if !had || st.Jailed {
-			continue
+			continue // a genesis-fixed validator is not subject to staking
 		}
 		var misses []int64
 		if _, err := getCBOR(o, keyLiveness(pub), &misses); err != nil {
@@ -166,20 +170,7 @@ func (a *App) trackLiveness(o *overlay, params Params, req *abcitypes.RequestFin
 func (a *App) punishDoubleSigns(o *overlay, params Params, req *abcitypes.RequestFinalizeBlock) ([]abcitypes.Event, error) {
 	var events []abcitypes.Event
 	for _, m := range req.Misbehavior {
-		pub, ok, err := o.get(keyConsAddr(m.Validator.Address))
-		if err != nil {
-			return nil, internal(err)
-		}
-		if !ok {
-			continue
-		}
-		acct, _, err := o.get(keyBinding(pub))
-		if err != nil {
-			return nil, internal(err)
-		}
-		var addr Address
-		copy(addr[:], acct)
-		st, had, err := getStake(o, addr)
+		pub, st, had, err := stakeOfConsAddress(o, m.Validator.Address)
 		if err != nil {
 			return nil, internal(err)
 		}

@@ -431,23 +431,6 @@ func pendingFor(imm *iavl.ImmutableTree, pub []byte) ([]Record, error) {
 	return out, nil
 }
 
-// validators lists the validator table in key order.
-func validators(imm *iavl.ImmutableTree) ([]Validator, error) {
-	out := []Validator{}
-	err := scan(imm, prefixValidator, func(k, v []byte) (bool, error) {
-		power, err := DecodeValidatorPower(v)
-		if err != nil {
-			return false, err
-		}
-		out = append(out, Validator{PubKey: append([]byte{}, k[len(prefixValidator):]...), Power: power})
-		return true, nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
 // normalize makes JSON show an empty attestation list as [] rather than null.
 func normalize(r Record) Record {
 	if r.Attestations == nil {
