@@ -52,25 +52,18 @@ func (bs *blocks) importCAR(ctx context.Context, r io.Reader, ps *putState) (api
 		return api.ImportResult{}, fmt.Errorf("%w: %d live, need %d", ErrTooFewMembers, v.size(), bs.minMembers)
 	}
 	want := v.want()
-	// The CIDs are checked here, against block.Verify, so go-car need not
-	// hash every block a second time.
+	// The CIDs are checked by block.DAGCheck, so go-car need not hash every
+	// block a second time.
 	br, err := carv2.NewBlockReader(r, carv2.WithTrustedCAR(true), carv2.MaxAllowedSectionSize(block.MaxChunkSize+256))
 	if err != nil {
 		return api.ImportResult{}, fmt.Errorf("%w: header: %v", ErrBadCAR, err)
 	}
-	if len(br.Roots) == 0 {
-		return api.ImportResult{}, fmt.Errorf("%w: it names no root", ErrBadCAR)
-	}
-	for _, root := range br.Roots {
-		if err := block.Check(root); err != nil {
-			return api.ImportResult{}, fmt.Errorf("%w: root: %v", ErrBadCAR, err)
-		}
+	check, err := block.NewDAGCheck(br.Roots)
+	if err != nil {
+		return api.ImportResult{}, fmt.Errorf("%w: %v", ErrBadCAR, err)
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(bs.inflight)
-	seen := map[cid.Cid]bool{}
-	linked := map[cid.Cid]cid.Cid{} // child → a parent that links to it
-	var total uint64
 	var readErr error
 	for i := 0; ; i++ {
 		if gctx.Err() != nil {
@@ -85,25 +78,14 @@ func (bs *blocks) importCAR(ctx context.Context, r io.Reader, ps *putState) (api
 			break
 		}
 		b := block.Block{CID: blk.Cid(), Data: blk.RawData()}
-		if err := block.Verify(b.CID, b.Data); err != nil {
+		fresh, err := check.Add(b)
+		if err != nil {
 			readErr = fmt.Errorf("%w: block %d: %v", ErrBadCAR, i, err)
 			break
 		}
-		if block.IsManifest(b.CID) {
-			nd, err := block.DecodeNode(b)
-			if err != nil {
-				readErr = fmt.Errorf("%w: block %d: %v", ErrBadCAR, i, err)
-				break
-			}
-			for _, l := range nd.Links {
-				linked[l.CID] = b.CID
-			}
-		}
-		if seen[b.CID] {
+		if !fresh {
 			continue
 		}
-		seen[b.CID] = true
-		total += uint64(len(b.Data))
 		bs.claim(ps, b.CID)
 		g.Go(func() error {
 			holders, err := bs.place(gctx, v, b, want, nil)
@@ -120,20 +102,13 @@ func (bs *blocks) importCAR(ctx context.Context, r io.Reader, ps *putState) (api
 	if err := ctx.Err(); err != nil {
 		return api.ImportResult{}, err
 	}
-	for _, root := range br.Roots {
-		if !seen[root] {
-			return api.ImportResult{}, fmt.Errorf("%w: root %s is not in it", ErrBadCAR, root)
-		}
-	}
-	for child, parent := range linked {
-		if !seen[child] {
-			return api.ImportResult{}, fmt.Errorf("%w: block %s, linked from %s, is not in it", ErrBadCAR, child, parent)
-		}
+	if err := check.Complete(); err != nil {
+		return api.ImportResult{}, fmt.Errorf("%w: %v", ErrBadCAR, err)
 	}
 	if err := bs.confirm(ctx, v, ps.placed); err != nil {
 		return api.ImportResult{}, err
 	}
-	res := api.ImportResult{Blocks: len(seen), Bytes: total, Replicas: want}
+	res := api.ImportResult{Blocks: check.Blocks(), Bytes: check.Bytes(), Replicas: want}
 	for _, root := range br.Roots {
 		res.Roots = append(res.Roots, root.String())
 		if slices.Contains(ps.placed[bs.self], root) {
