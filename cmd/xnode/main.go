@@ -83,7 +83,7 @@ Start a single-node dev network with "xnode start", then try "xnode put FILE".`,
 		newNSCmd(g), newSubmitCmd(g), newRecordCmd(g), newTxCmd(g), newParamsCmd(g),
 		newLocalnetCmd(g), newVersionCmd(g), newExportGenesisCmd(g),
 		newKeysCmd(g), newAccountCmd(g), newSendCmd(g), newValidatorCmd(g), newValidatorsCmd(g), newNodeCmd(g),
-		newServiceCmd(g),
+		newServiceCmd(g), newStorageCmd(g),
 	)
 	root.Version = version
 	root.SetVersionTemplate("xnode {{.Version}}\n")
