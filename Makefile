@@ -91,10 +91,13 @@ e2e: build
 
 ## interop: xnode against IPFS tools nobody here wrote: npm ipfs-car unpacks `xnode export`'s CAR,
 ## @helia/verified-fetch fetches and verifies from the /ipfs/ gateway, root CIDs match js-ipfs's
-## importer with Kubo's parameters. Needs Node.js >= 20.18 and npm; installs interop/package-lock.json.
+## importer and Kubo's `ipfs add`, and CARs go both ways through Kubo's `ipfs dag import|export`.
+## Needs Node.js >= 20.18 and npm; installs interop/package-lock.json and builds Kubo from its
+## module source (interop/kubo.sh, cached in interop/.kubo).
 interop: build
 	cd interop && npm ci --no-audit --no-fund
-	XNODE=$(CURDIR)/$(BIN) interop/run.sh
+	GO=$(GO) interop/kubo.sh >/dev/null
+	XNODE=$(CURDIR)/$(BIN) IPFS=$(CURDIR)/interop/.kubo/ipfs interop/run.sh
 
 clean:
 	rm -rf bin .localnet

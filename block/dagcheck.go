@@ -26,7 +26,8 @@ func NewDAGCheck(roots []cid.Cid) (*DAGCheck, error) {
 	}
 	for _, root := range roots {
 		if err := Check(root); err != nil {
-			return nil, fmt.Errorf("root: %w", err)
+			return nil, fmt.Errorf("root: %w (xnode keeps UnixFS files of CIDv1 blocks with raw leaves: "+
+				"a file added with `ipfs add --cid-version 1 --raw-leaves`, whose `ipfs dag export` imports)", err)
 		}
 	}
 	return &DAGCheck{roots: roots, seen: map[cid.Cid]bool{}, linked: map[cid.Cid]cid.Cid{}}, nil

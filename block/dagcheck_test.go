@@ -2,6 +2,7 @@ package block
 
 import (
 	"bytes"
+	"errors"
 	"strings"
 	"testing"
 
@@ -52,5 +53,14 @@ func TestDAGCheck(t *testing.T) {
 	}
 	if _, err := NewDAGCheck(nil); err == nil {
 		t.Error("no roots accepted")
+	}
+	// A CAR of a file Kubo added with its defaults has a CIDv0 root: the
+	// refusal says what xnode keeps and how to export a file it imports.
+	v0, err := cid.Decode("QmeTbnUxAVuJ9gQyndwEcN4AxFqgVh7t27ZLLEJcb9JhqM")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewDAGCheck([]cid.Cid{v0}); !errors.Is(err, ErrInvalidCID) || !strings.Contains(err.Error(), "--cid-version 1 --raw-leaves") {
+		t.Errorf("a CIDv0 root: %v, want ErrInvalidCID saying how to add the file", err)
 	}
 }
