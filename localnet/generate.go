@@ -13,13 +13,14 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/xnode/xnode/abci"
 	"github.com/xnode/xnode/consensus"
 	"github.com/xnode/xnode/overlay"
 )
 
 // Generate writes a new localnet into opts.Dir: N homes DIR/node0..,
 // one genesis naming all N as validators of equal stake, each operator
-// funded with overlay.GenesisBalanceFactor times its stake and each peer id
+// funded with abci.GenesisBalanceFactor times its stake and each peer id
 // registered for placement, distinct ports on
 // 127.0.0.1, CometBFT persistent peers between all nodes, libp2p bootstrap
 // through node0, and DIR/localnet.json. It never overwrites: a directory
@@ -192,9 +193,9 @@ func generate(opts Options, base int) (*Layout, error) {
 // DIR/node0.. (the identities written where Init will find them) and the
 // genesis entries that fund and bond them: the first validators are
 // validators, the others registered nodes.
-func genesisNodes(dir string, n, validators int) ([]ed25519.PrivateKey, []overlay.GenesisNode, error) {
+func genesisNodes(dir string, n, validators int) ([]ed25519.PrivateKey, []abci.StakedNode, error) {
 	keys := make([]ed25519.PrivateKey, n)
-	nodes := make([]overlay.GenesisNode, n)
+	nodes := make([]abci.StakedNode, n)
 	for i := range n {
 		pub, priv, err := ed25519.GenerateKey(rand.Reader)
 		if err != nil {
@@ -213,7 +214,7 @@ func genesisNodes(dir string, n, validators int) ([]ed25519.PrivateKey, []overla
 			return nil, nil, fmt.Errorf("localnet: %s: peer id: %w", nodeName(i), err)
 		}
 		keys[i] = priv
-		nodes[i] = overlay.GenesisNode{Name: nodeName(i), Operator: pub, PeerID: pid, Validator: i < validators}
+		nodes[i] = abci.StakedNode{Name: nodeName(i), Operator: pub, PeerID: pid, Validator: i < validators}
 	}
 	return keys, nodes, nil
 }

@@ -40,7 +40,7 @@ type InProcessOptions struct {
 	// OpenAdmission writes a genesis that funds and registers no node, as
 	// networks made before the chain governed placement: every announcing
 	// member takes part. Default off: the genesis funds every node's
-	// operator and bonds it (overlay.GenesisStake).
+	// operator and bonds it (abci.GenesisStake).
 	OpenAdmission bool
 	// ChainID names the network. Default "xnode-inprocess".
 	ChainID string

@@ -21,7 +21,7 @@ import (
 // JoinedStake is what a node added to an in-process network bonds to take
 // part in placement (AddNode), and what the tests bond for new validators:
 // the genesis stake, so that every validator weighs the same.
-const JoinedStake = overlay.GenesisStake
+const JoinedStake = abci.GenesisStake
 
 // txNonce is a nonce no test signer has used: the clock, kept increasing.
 var lastNonce atomic.Uint64

@@ -206,7 +206,7 @@ func TestUnbondedNodeLeavesPlacement(t *testing.T) {
 		t.Fatalf("registered node: role %q (%v), want member", st.Role, err)
 	}
 
-	net.Unbond(t, 3, overlay.GenesisStake)
+	net.Unbond(t, 3, abci.GenesisStake)
 	tu.Eventually(t, 30*time.Second, func() bool {
 		st, err := cs[0].Status(ctx)
 		ms, merr := cs[0].AllMembers(ctx)

@@ -70,7 +70,7 @@ type InitOptions struct {
 	// node; the CometBFT validators follow from them. With neither Nodes nor
 	// Validators, this node alone is a funded validator: the dev network of
 	// `xnode start`.
-	Nodes []GenesisNode
+	Nodes []abci.StakedNode
 	// Validators is a genesis validator set without stake: a genesis that
 	// registers no node, on which placement is open to every announcing
 	// member (as on networks made before the chain governed placement).
@@ -115,7 +115,7 @@ func Init(h Home, opts InitOptions) error {
 		if err != nil {
 			return fmt.Errorf("overlay: identity: %w", err)
 		}
-		nodes = []GenesisNode{{Name: opts.Config.Moniker, Operator: op.Public().(ed25519.PublicKey), PeerID: pid, Validator: true}}
+		nodes = []abci.StakedNode{{Name: opts.Config.Moniker, Operator: op.Public().(ed25519.PublicKey), PeerID: pid, Validator: true}}
 	}
 	appState, err := json.Marshal(abci.GenesisState{Params: params})
 	if err != nil {
@@ -123,7 +123,7 @@ func Init(h Home, opts InitOptions) error {
 	}
 	vals := opts.Validators
 	if len(nodes) > 0 {
-		if appState, vals, err = stakingGenesis(params, nodes); err != nil {
+		if appState, vals, err = stakedGenesis(params, nodes); err != nil {
 			return err
 		}
 	}
@@ -250,4 +250,26 @@ func ParseBootstrap(s string) (peer.AddrInfo, error) {
 		return peer.AddrInfo{}, fmt.Errorf("%w: bootstrap %q must end in /p2p/<peer id>", xnode.ErrInvalidArgument, s)
 	}
 	return *ai, nil
+}
+
+// stakedGenesis is the app_state that funds and bonds nodes, and the
+// CometBFT genesis validators matching it (power = stake).
+func stakedGenesis(params abci.Params, nodes []abci.StakedNode) (json.RawMessage, []consensus.Validator, error) {
+	g, err := abci.StakedGenesis(params, nodes)
+	if err != nil {
+		return nil, nil, err
+	}
+	out, err := json.Marshal(g)
+	if err != nil {
+		return nil, nil, fmt.Errorf("overlay: genesis app state: %w", err)
+	}
+	names := map[string]string{}
+	for _, n := range nodes {
+		names[string(n.Operator)] = n.Name
+	}
+	vals := make([]consensus.Validator, len(g.Validators))
+	for i, v := range g.Validators {
+		vals[i] = consensus.Validator{Name: names[string(v.PubKey)], PubKey: ed25519.PublicKey(v.PubKey), Power: int64(v.Stake)}
+	}
+	return out, vals, nil
 }

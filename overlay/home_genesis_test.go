@@ -74,15 +74,15 @@ func TestInitRefusesBadGenesisNodes(t *testing.T) {
 	k := key()
 	for _, tc := range []struct {
 		name  string
-		nodes []overlay.GenesisNode
+		nodes []abci.StakedNode
 		vals  []consensus.Validator
 		want  string
 	}{
-		{"short key", []overlay.GenesisNode{{Name: "a", Operator: k[:5], PeerID: pid, Validator: true}}, nil, "operator key"},
-		{"no peer id", []overlay.GenesisNode{{Name: "a", Operator: k, Validator: true}}, nil, "peer id"},
-		{"same peer twice", []overlay.GenesisNode{{Name: "a", Operator: k, PeerID: pid, Validator: true}, {Name: "b", Operator: key(), PeerID: pid}}, nil, "twice"},
-		{"no validator", []overlay.GenesisNode{{Name: "a", Operator: k, PeerID: pid}}, nil, "no validator"},
-		{"nodes and validators", []overlay.GenesisNode{{Name: "a", Operator: k, PeerID: pid, Validator: true}}, []consensus.Validator{{Name: "a", PubKey: k, Power: 1}}, "not both"},
+		{"short key", []abci.StakedNode{{Name: "a", Operator: k[:5], PeerID: pid, Validator: true}}, nil, "operator key"},
+		{"no peer id", []abci.StakedNode{{Name: "a", Operator: k, Validator: true}}, nil, "peer id"},
+		{"same peer twice", []abci.StakedNode{{Name: "a", Operator: k, PeerID: pid, Validator: true}, {Name: "b", Operator: key(), PeerID: pid}}, nil, "twice"},
+		{"no validator", []abci.StakedNode{{Name: "a", Operator: k, PeerID: pid}}, nil, "no validator"},
+		{"nodes and validators", []abci.StakedNode{{Name: "a", Operator: k, PeerID: pid, Validator: true}}, []consensus.Validator{{Name: "a", PubKey: k, Power: 1}}, "not both"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := overlay.Home(filepath.Join(t.TempDir(), "h"))
