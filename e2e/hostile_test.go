@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -162,22 +163,12 @@ func bytesLines(b []byte) []string {
 	return out
 }
 
+// p99 is the 99th percentile of ds (nearest rank).
 func p99(ds []time.Duration) time.Duration {
 	if len(ds) == 0 {
 		return 0
 	}
-	s := append([]time.Duration(nil), ds...)
-	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && s[j] < s[j-1]; j-- {
-			s[j], s[j-1] = s[j-1], s[j]
-		}
-	}
-	return s[(len(s)*99)/100-boolInt(len(s)%100 == 0)]
-}
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[(len(s)*99+99)/100-1]
 }
