@@ -57,6 +57,21 @@
 //  10. checker: every acknowledged blob and committed record read from
 //     every node, and one app hash per height on every node; a summary table.
 //
+// TestValidators (validators_test.go) runs on a 4-node network of its own:
+//
+//  11. open validator set: 6 blobs (1 KiB..3 MiB) and a verified record;
+//     3 nodes started with `xnode join` from node0's multiaddr are
+//     observers; `xnode validator create` on one before it is funded is
+//     refused naming its balance; node0's operator funds each (`xnode
+//     send`) and each bonds a genesis stake (`xnode validator create
+//     --stake 1000000` against its own API) until `xnode validators` lists
+//     7 active at full power and every node 7 members. node2 and node3 are
+//     SIGKILLed: the chain keeps committing on 5 of 7, a new record is
+//     verified with the joined validators' attestations, and every blob
+//     reads back byte-identical from the 5 survivors, at once and after
+//     the repair grace. Its summary is printed, and appended to
+//     $XNODE_E2E_SUMMARY.
+//
 // The package has no non-test code besides this comment; it imports
-// localnet and api, and nothing imports it.
+// localnet, api and internal/testutil, and nothing imports it.
 package e2e

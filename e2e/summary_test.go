@@ -19,6 +19,11 @@ type summary struct {
 	vals  map[string]string
 	ints  map[string]int
 	fails []string
+	// title and pass replace the fault suite's heading and PASS line for
+	// another test's summary; appendEnv appends to $XNODE_E2E_SUMMARY
+	// instead of replacing it, so that one file holds every test's block.
+	title, pass string
+	appendEnv   bool
 }
 
 func newSummary(keys ...string) *summary {
@@ -71,7 +76,11 @@ func (s *summary) text() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var b strings.Builder
-	b.WriteString("==== xnode e2e fault suite: summary ====\n")
+	title := "xnode e2e fault suite: summary"
+	if s.title != "" {
+		title = s.title
+	}
+	fmt.Fprintf(&b, "==== %s ====\n", title)
 	width := 0
 	for _, k := range s.order {
 		width = max(width, len(k))
@@ -91,7 +100,11 @@ func (s *summary) text() string {
 		fmt.Fprintf(&b, "%-*s  %s\n", width, k, v)
 	}
 	if len(s.fails) == 0 {
-		b.WriteString("RESULT: PASS: nothing acknowledged was lost\n")
+		pass := "RESULT: PASS: nothing acknowledged was lost"
+		if s.pass != "" {
+			pass = s.pass
+		}
+		b.WriteString(pass + "\n")
 	} else {
 		b.WriteString("RESULT: FAIL\n")
 		for _, f := range s.fails {
@@ -102,7 +115,8 @@ func (s *summary) text() string {
 }
 
 // write logs the summary line by line, prints it to stdout and writes it
-// to dir/e2e-summary.txt and to $XNODE_E2E_SUMMARY when set.
+// to dir/e2e-summary.txt and to $XNODE_E2E_SUMMARY when set (appended to
+// it when appendEnv).
 func (s *summary) write(t *testing.T, dir string) {
 	txt := s.text()
 	for _, line := range strings.Split(strings.TrimRight(txt, "\n"), "\n") {
@@ -113,11 +127,29 @@ func (s *summary) write(t *testing.T, dir string) {
 	if p := os.Getenv("XNODE_E2E_SUMMARY"); p != "" {
 		paths = append(paths, p)
 	}
-	for _, p := range paths {
-		if err := os.WriteFile(p, []byte(txt), 0o644); err != nil {
+	for i, p := range paths {
+		var err error
+		if i > 0 && s.appendEnv {
+			err = appendFile(p, []byte(txt))
+		} else {
+			err = os.WriteFile(p, []byte(txt), 0o644)
+		}
+		if err != nil {
 			t.Errorf("write summary: %v", err)
 		} else {
 			t.Logf("summary written to %s", p)
 		}
 	}
+}
+
+func appendFile(path string, b []byte) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
