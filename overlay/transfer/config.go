@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 
 	"github.com/xnode/xnode"
@@ -42,7 +43,27 @@ type Config struct {
 	// 0 retries reports the first BUSY.
 	BusyRetries int
 	BusyBackoff time.Duration
+	// OnViolation, when set, hears each request stream on which peer p
+	// broke the protocol in a way no honest peer of any version does (see
+	// "Violations" in the package documentation); reason is one of the
+	// Violation constants. The node strikes the peer with it (peerguard)
+	// and cuts it off after a few. It is called on the stream's handler
+	// goroutine after the stream was answered or reset, so it may close
+	// p's connections; it must not block. Default nil: nothing is called.
+	OnViolation func(p peer.ID, reason string)
 }
+
+// Violations passed to Config.OnViolation.
+const (
+	// ViolationFrameTooLarge: a request frame header over MaxFrameBytes.
+	ViolationFrameTooLarge = "frame_too_large"
+	// ViolationBadLength: a length prefix that is not a minimally encoded
+	// uvarint, overflows, or is zero.
+	ViolationBadLength = "bad_frame_length"
+	// ViolationTruncated: the peer closed its side of the stream (a clean
+	// end, not a reset) before the frame its header announced was whole.
+	ViolationTruncated = "truncated_frame"
+)
 
 // DefaultConfig returns the defaults documented on Config.
 func DefaultConfig() Config {

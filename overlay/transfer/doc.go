@@ -52,6 +52,38 @@
 // as data. The server does not re-hash what LocalStore.Get returns: the store
 // contract is that Get returns verified blocks.
 //
+// # Violations
+//
+// Config.OnViolation hears the request streams on which a peer broke the
+// framing in a way no honest peer of any version does, so that the node can
+// ban it (peerguard) without ever banning an honest node, whose ban would
+// cut a replica holder off. Three things count, all about the frame, which
+// every version shares:
+//
+//   - ViolationFrameTooLarge: a header over MaxFrameBytes. An honest client
+//     never sends one: the largest request is a PUT of a chunk of at most
+//     block.MaxChunkSize (4 MiB, a contract) plus its header, which every
+//     valid MaxFrameBytes holds, and batches are split to MaxBatch.
+//   - ViolationBadLength: a length prefix that overflows, is not minimally
+//     encoded, or is zero. Honest writers use binary.AppendUvarint on a
+//     non-empty payload.
+//   - ViolationTruncated: the peer closed its write side cleanly (EOF)
+//     inside the length prefix or before the body its header announced was
+//     whole. An honest client half-closes only after writing its whole
+//     frame.
+//
+// Deliberately not counted: a reset or a connection that drops mid-frame
+// (an honest client resets when its caller cancels — a hedged get, a put
+// abandoned after another owner failed — and a reset cannot be told from
+// this node's own Close or a network failure); a stall that runs into the
+// deadline (a slow link); a stream that ends before its first byte (cheap
+// for us, and a stream opened and closed unused is not a framing error);
+// an unknown op and a request body that does not decode (a newer honest
+// version may send ops and fields this one does not know: they are
+// answered BAD_REQUEST); and BUSY or resource-manager refusals, which are
+// this node's load, not the peer's fault. An oversized frame is logged at
+// Debug only: the ban is what gets a Warn, once.
+//
 // # Load and resources
 //
 // Each direction is bounded per peer. Inbound, at most MaxInboundPerPeer

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"runtime/debug"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/xnode/xnode"
 	"github.com/xnode/xnode/block"
@@ -17,14 +19,33 @@ import (
 // errBudget means the resource manager refused memory for a frame.
 var errBudget = errors.New("frame memory over resource budget")
 
+// errNoFrame means the stream ended before the first byte of a frame.
+var errNoFrame = errors.New("stream ended before a frame")
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += n
+	return n, err
+}
+
 // readFrame reads one frame from st. Memory for the payload is reserved in
 // the stream's resource scope once the header is known to be within
 // MaxFrameBytes; release gives it back (the scope also frees it when the
 // stream ends). With pool, the payload is a recycled buffer that release
 // also gives back: nothing may use it afterwards.
 func (s *Service) readFrame(st network.Stream, pool *framePool) (payload []byte, release func(), err error) {
-	n, err := readFrameLen(st, s.cfg.MaxFrameBytes)
+	head := &countingReader{r: st}
+	n, err := readFrameLen(head, s.cfg.MaxFrameBytes)
 	if err != nil {
+		if head.n == 0 && errors.Is(err, io.ErrUnexpectedEOF) {
+			err = fmt.Errorf("%w: %w", errNoFrame, err)
+		}
 		return nil, nil, err
 	}
 	scope := st.Scope()
@@ -91,15 +112,24 @@ func (s *Service) handle(st network.Stream) {
 			s.answer(st, "unknown", failure(statusBusy, "memory budget"))
 		case errors.Is(err, errFrameTooLarge):
 			s.m.reject(reasonTooLarge)
-			log.Warn("transfer: request frame over limit", "err", err)
+			// Debug: a flood of these must not flood the log; the peer's
+			// ban (OnViolation) is what gets a Warn.
+			log.Debug("transfer: request frame over limit", "err", err)
 			_ = st.Reset()
+			s.violation(remote, ViolationFrameTooLarge)
 		case errors.Is(err, errMalformed):
 			s.m.reject(reasonBadRequest)
 			s.answer(st, "unknown", failure(statusBadRequest, err.Error()))
+			s.violation(remote, ViolationBadLength)
 		default:
 			s.m.reject(reasonTruncated)
 			log.Debug("transfer: request not read", "err", err)
 			_ = st.Reset()
+			// Only a clean close inside a frame: a reset, a deadline or
+			// a stream that ended before any byte is not a violation.
+			if errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, errNoFrame) {
+				s.violation(remote, ViolationTruncated)
+			}
 		}
 		return
 	}
@@ -112,6 +142,13 @@ func (s *Service) handle(st network.Stream) {
 	resp := s.serve(ctx, log, payload)
 	s.answer(st, op, resp...)
 	s.m.duration.WithLabelValues(op, "server").Observe(time.Since(start).Seconds())
+}
+
+// violation reports a protocol violation by p to Config.OnViolation.
+func (s *Service) violation(p peer.ID, reason string) {
+	if s.cfg.OnViolation != nil {
+		s.cfg.OnViolation(p, reason)
+	}
 }
 
 // answer writes the response frame and closes the stream.
