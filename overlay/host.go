@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p"
+	coreconnmgr "github.com/libp2p/go-libp2p/core/connmgr"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
@@ -28,9 +29,10 @@ type HostLimits struct {
 // newHost builds the libp2p host: the persistent identity, TCP and QUIC
 // listeners, a resource manager scaled to the stated limits (libp2p's default
 // service limits, loopback unlimited per IP so a local network works) and a
-// connection manager. Relay and the public-address services are off: the
-// overlay is private and dials members directly.
-func newHost(key crypto.PrivKey, listen []string, lim HostLimits, version string) (host.Host, error) {
+// connection manager, and gater, which refuses banned peers (peerguard).
+// Relay and the public-address services are off: the overlay is private
+// and dials members directly.
+func newHost(key crypto.PrivKey, listen []string, lim HostLimits, version string, gater coreconnmgr.ConnectionGater) (host.Host, error) {
 	scaling := rcmgr.DefaultLimits
 	libp2p.SetDefaultServiceLimits(&scaling)
 	// Room for the block protocol's 4 MiB frames at its configured concurrency.
@@ -50,6 +52,7 @@ func newHost(key crypto.PrivKey, listen []string, lim HostLimits, version string
 		libp2p.ListenAddrStrings(listen...),
 		libp2p.ResourceManager(rm),
 		libp2p.ConnectionManager(cm),
+		libp2p.ConnectionGater(gater),
 		libp2p.DisableRelay(),
 		libp2p.DisableMetrics(),
 		libp2p.UserAgent("xnode/"+version),

@@ -32,6 +32,7 @@ import (
 	"github.com/xnode/xnode/dht"
 	"github.com/xnode/xnode/gossip"
 	"github.com/xnode/xnode/overlay/transfer"
+	"github.com/xnode/xnode/peerguard"
 	"github.com/xnode/xnode/restore"
 	svcp2p "github.com/xnode/xnode/service/p2p"
 	"github.com/xnode/xnode/storage"
@@ -211,16 +212,29 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		return err
 	}
 
-	// libp2p host and block transfer.
+	// libp2p host and block transfer. The gater refuses peers banned for
+	// breaking the block protocol (not for gossip: GossipSub's scoring
+	// graylists junk senders itself).
+	guard, err := peerguard.NewGater(peerguard.DefaultConfig(), n.reg, n.log.With("component", "peerguard"))
+	if err != nil {
+		return err
+	}
 	if n.host, err = newHost(key, n.cfg.P2P.Listen, HostLimits{
 		MaxMemory: n.cfg.P2P.MaxMemoryMB << 20, MaxFDs: n.cfg.P2P.MaxFileDescriptors,
 		ConnLow: n.cfg.P2P.ConnLow, ConnHigh: n.cfg.P2P.ConnHigh, ConnGrace: time.Minute,
-	}, n.opts.Version); err != nil {
+	}, n.opts.Version, guard); err != nil {
 		return err
 	}
 	n.onClose(n.host.Close)
+	n.host.Network().Notify(guard)
 	n.log = n.log.With("node", n.host.ID().String())
-	if n.xfer, err = transfer.New(transfer.DefaultConfig(), n.host, n.store, n.reg, n.log); err != nil {
+	xcfg := transfer.DefaultConfig()
+	xcfg.OnViolation = func(p peer.ID, reason string) {
+		if v := guard.Strike(p, reason); v.NewBan {
+			_ = n.host.Network().ClosePeer(p)
+		}
+	}
+	if n.xfer, err = transfer.New(xcfg, n.host, n.store, n.reg, n.log); err != nil {
 		return err
 	}
 	if err := n.xfer.Start(runCtx); err != nil {
