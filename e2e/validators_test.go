@@ -495,33 +495,59 @@ func TestValidators(t *testing.T) {
 	killedAt := time.Now()
 	sum.set(kVKill, "%s at height %d", strings.Join(pids, ", "), hAtKill)
 
-	// 6. The chain goes on with 5 of 7 validators.
-	hLater, err := c.waitHeightAbove(ctx, survivors, hAtKill+3, 60*time.Second)
-	perBlock := func(d time.Duration, blocks int64) time.Duration {
-		return (d / time.Duration(max(blocks, 1))).Round(10 * time.Millisecond)
+	// 6. A new blob through a joined node and a new record through node0,
+	// sent at once, while the chain is watched going on with 5 of 7
+	// validators. The record is verified by the validators of the current
+	// set, the joined ones among them: with 2 of 7 dead, more than 2/3 of
+	// the power needs all 5.
+	type newRecord struct {
+		b                    *blob
+		height               int64
+		submitted, committed time.Duration // since the kill
+		err                  error
 	}
-	sum.set(kVHeights, "%d -> %d (%s after the kill; %s a block, %s before the kill)", hAtKill, hLater, time.Since(killedAt).Round(100*time.Millisecond),
+	nrc := make(chan newRecord, 1)
+	go func() {
+		var nr newRecord
+		defer func() { nrc <- nr }()
+		spec := makeSpecs("val-after", 1, 1, 1<<20+99, 1<<20+99)[0]
+		data := spec.content()
+		pctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		pr, err := joined[1].client.Put(pctx, bytes.NewReader(data))
+		cancel()
+		if err != nil {
+			nr.err = fmt.Errorf("put through %s after the kill: %w", joined[1].name, err)
+			return
+		}
+		nr.b = &blob{spec: spec, sum: sha256.Sum256(data), cid: pr.CID, chunks: pr.Chunks, replicas: pr.Replicas, via: joined[1].name, ackedAt: time.Now(), how: "http"}
+		nr.submitted = time.Since(killedAt)
+		var sub struct {
+			Height int64 `json:"height"`
+		}
+		if err := cliJSON(ctx, bin, &sub, "submit", "--api", n0.API, valNamespace+"/after-kill", nr.b.cid); err != nil || sub.Height <= 0 {
+			nr.err = fmt.Errorf("xnode submit %s/after-kill: height %d, %v", valNamespace, sub.Height, err)
+			return
+		}
+		nr.height, nr.committed = sub.Height, time.Since(killedAt)
+	}()
+
+	hLater, err := c.waitHeightAbove(ctx, survivors, hAtKill+3, 60*time.Second)
+	perBlock := func(d time.Duration, blocks int64) string {
+		if blocks <= 0 {
+			return "no block"
+		}
+		return fmt.Sprintf("%s a block", (d / time.Duration(blocks)).Round(10*time.Millisecond))
+	}
+	sum.set(kVHeights, "%d -> %d (%s after the kill; %s, %s before the kill)", hAtKill, hLater, time.Since(killedAt).Round(100*time.Millisecond),
 		perBlock(time.Since(killedAt), hLater-hAtKill), perBlock(killedAt.Sub(upAt), hAtKill-hUp))
 	if err != nil {
 		fatalf("the chain stalled with %v killed: %v", victims, err)
 	}
-
-	// A new blob through a joined node and a new record through node0 are
-	// verified by the validators of the current set, the joined ones among
-	// them: with 2 of 7 dead, more than 2/3 of the power needs all 5.
-	spec := makeSpecs("val-after", 1, 1, 1<<20+99, 1<<20+99)[0]
-	data := spec.content()
-	pctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	pr, err := joined[1].client.Put(pctx, bytes.NewReader(data))
-	cancel()
-	if err != nil {
-		fatalf("put through %s after the kill: %v", joined[1].name, err)
+	nr := <-nrc
+	if nr.err != nil {
+		fatalf("%v", nr.err)
 	}
-	after := &blob{spec: spec, sum: sha256.Sum256(data), cid: pr.CID, chunks: pr.Chunks, replicas: pr.Replicas, via: joined[1].name, ackedAt: time.Now(), how: "http"}
-	if err := cliJSON(ctx, bin, &sub, "submit", "--api", n0.API, valNamespace+"/after-kill", after.cid); err != nil || sub.Height <= 0 {
-		fatalf("xnode submit %s/after-kill: height %d, %v", valNamespace, sub.Height, err)
-	}
-	rec, took, err = waitVerified(ctx, bin, joined[2].api, valNamespace+"/after-kill", 90*time.Second)
+	rec, _, err = waitVerified(ctx, bin, joined[2].api, valNamespace+"/after-kill", 90*time.Second)
 	if err != nil {
 		fatalf("the record after the kill: %v", err)
 	}
@@ -537,8 +563,9 @@ func TestValidators(t *testing.T) {
 			failf("the record after the kill was verified without %s's attestation: %+v", j.name, rec.Attestations)
 		}
 	}
-	sum.set(kVRecord, "%s after the kill (%s after its commit at height %d), %d OK attestations, the 3 joined validators' among them",
-		recAfterKill.Round(100*time.Millisecond), took.Round(100*time.Millisecond), rec.Height, len(attested))
+	sum.set(kVRecord, "%s after the kill (blob put and record submitted %s after it, committed at height %d %s after it), %d OK attestations, the 3 joined validators' among them",
+		recAfterKill.Round(100*time.Millisecond), nr.submitted.Round(100*time.Millisecond), nr.height, nr.committed.Round(100*time.Millisecond), len(attested))
+	after := nr.b
 	blobs = append(blobs, after)
 
 	// Every blob from every survivor: at once, then after the failures were
@@ -585,7 +612,7 @@ func TestValidators(t *testing.T) {
 		}
 	}
 
-	line := fmt.Sprintf("validators %d -> %d active (%d joined, %d bonded each), 7 active %s after the first validator create; kill -9 %s at height %d -> %d on 5 survivors; new record verified %s after the kill; %d blobs x %d survivors byte-identical after the grace (%d read errors)",
+	line := fmt.Sprintf("validators %d -> %d active (%d joined, %d bonded each), 7 active at full power %s after the first validator create; kill -9 %s at height %d -> %d on 5 survivors; new record verified %s after the kill; %d blobs x %d survivors byte-identical after the grace (%d read errors)",
 		activeBefore, valGenesis+valJoined, valJoined, valStake, to7.Round(100*time.Millisecond), strings.Join(victims, ","), hAtKill, hLater,
 		recAfterKill.Round(100*time.Millisecond), len(blobs), len(survivors), readB.errors)
 	sum.set(kVLine, "%s", line)
