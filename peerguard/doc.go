@@ -75,6 +75,7 @@
 //
 // # Imports
 //
-// peerguard imports libp2p's core interfaces, the Prometheus client and the
-// root error kinds; it imports no sibling package, and overlay wires it.
+// peerguard imports libp2p's core interfaces, go-multiaddr, the Prometheus
+// client, the root error kinds and internal/promreg; it imports no sibling
+// package, and overlay wires it.
 package peerguard
