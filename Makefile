@@ -57,7 +57,8 @@ FUZZ_TARGETS := \
 	./api:FuzzAPIRequest \
 	./api:FuzzClientError \
 	./keyring:FuzzParse \
-	./light:FuzzCheckProof
+	./light:FuzzCheckProof \
+	./storage:FuzzWalkSegment
 
 fuzz: fuzz-list
 	@failed=""; for t in $(FUZZ_TARGETS); do \
