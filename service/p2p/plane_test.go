@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -540,14 +541,17 @@ func TestForwardTunnelsConnections(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c3, err := net.Dial("tcp", fw3.Listen)
-	if err != nil {
+	// The target answers and resets without waiting for the caller, so on
+	// a busy machine the reset can reach the caller's socket before its
+	// connect has been seen to complete: then the dial itself reports it.
+	if c3, err := net.Dial("tcp", fw3.Listen); err == nil {
+		got, err := io.ReadAll(c3)
+		c3.Close()
+		if err == nil {
+			t.Fatalf("a reset mid-answer read as a clean end after %q", got)
+		}
+	} else if !errors.Is(err, syscall.ECONNRESET) {
 		t.Fatal(err)
-	}
-	got, err := io.ReadAll(c3)
-	c3.Close()
-	if err == nil {
-		t.Fatalf("a reset mid-answer read as a clean end after %q", got)
 	}
 	if err := nodes[0].plane.CloseForward(context.Background(), fw.Listen); err != nil {
 		t.Fatal(err)
