@@ -299,10 +299,16 @@ func (bs *blocks) endPut(ps *putState, putErr error) {
 		return
 	}
 	// Held under claimsMu, so no put of this node claims one of these
-	// between the check and the delete.
+	// between the check and the delete. Every block the put claimed is
+	// offered, not only those it recorded as placed here: a local write
+	// that committed while its attempt was being given up (the put's
+	// context ended) left a tentative copy that no holder list names.
+	// Abandon deletes only tentative copies, and skips blocks not held.
 	var mine []cid.Cid
-	for _, c := range ps.placed[bs.self] {
-		if bs.claims[c] == 0 {
+	seen := map[cid.Cid]bool{}
+	for _, c := range ps.claimed {
+		if bs.claims[c] == 0 && !seen[c] {
+			seen[c] = true
 			mine = append(mine, c)
 		}
 	}

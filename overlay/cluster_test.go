@@ -3,6 +3,7 @@ package overlay_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -215,10 +216,19 @@ func TestJoinRebalance(t *testing.T) {
 		t.Skip("multi-node")
 	}
 	params := abci.DefaultParams()
-	nodes := localnet.StartInProcess(t, 5, localnet.InProcessOptions{Params: &params, Validators: 1, AntiEntropy: time.Second})
+	// A grace far longer than the test: a member a starved machine thinks
+	// failed for a moment keeps its place, so only the join moves blocks.
+	grace := 30 * time.Second
+	nodes := localnet.StartInProcess(t, 5, localnet.InProcessOptions{Params: &params, Validators: 1, AntiEntropy: time.Second, RepairGrace: grace})
 	cs := clients(t, nodes)
 	blobs := putBlobs(t, cs, 30, 3)
 	ctx := context.Background()
+	// Under load a put hedges onto the next member when an owner is slow,
+	// and repair then moves that copy: settle those first, so that only
+	// the join's moves are counted, against the replicas the owners hold.
+	tu.Eventually(t, 60*time.Second, func() bool {
+		return len(placementErrors(ctx, cs[0], nodes, blobs, 3, true)) == 0
+	}, "every block on exactly its owners before the join")
 	var total int64
 	for _, n := range nodes {
 		total += n.Store().Usage().Bytes
@@ -232,7 +242,7 @@ func TestJoinRebalance(t *testing.T) {
 	}
 	before := moved()
 
-	sixth := localnet.AddNode(t, nodes, localnet.InProcessOptions{AntiEntropy: time.Second})
+	sixth := localnet.AddNode(t, nodes, localnet.InProcessOptions{AntiEntropy: time.Second, RepairGrace: grace})
 	all := append(append([]*overlay.Node{}, nodes...), sixth)
 	tu.Eventually(t, 60*time.Second, func() bool {
 		return len(placementErrors(ctx, cs[0], all, blobs, 3, true)) == 0
@@ -400,4 +410,27 @@ func liveCount(ms []api.Member) int {
 		}
 	}
 	return n
+}
+
+// committed returns a submitting call's result once its transaction has
+// committed: a node answers "pending" when a block takes longer than its
+// commit wait (a loaded machine, a chain that lost validators), and the
+// transaction commits later. A rejection or a failure code fails the test.
+func committed(t *testing.T, c *api.Client, res api.TxResult, err error) api.TxResult {
+	t.Helper()
+	var pending *api.TxPendingError
+	if !errors.As(err, &pending) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	tu.Eventually(t, 60*time.Second, func() bool {
+		res, err = c.Tx(context.Background(), pending.Tx)
+		return err == nil && res.Status == api.TxCommitted
+	}, "transaction %s committed", pending.Tx)
+	if res.Code != 0 {
+		t.Fatalf("transaction %s committed with code %d: %s", pending.Tx, res.Code, res.Log)
+	}
+	return res
 }

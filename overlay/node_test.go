@@ -176,12 +176,12 @@ func TestSingleNodeBadInput(t *testing.T) {
 	conn.Write(randomBytes(2<<20 + 10))
 	tu.Eventually(t, 10*time.Second, func() bool { return usage().Blocks >= 1 }, "the first chunk of the upload reached the store")
 	conn.Close()
+	// Each chunk placed before the disconnect is abandoned as its own
+	// placement ends, so on a busy machine the second may go a moment after
+	// the first.
 	tu.Eventually(t, 10*time.Second, func() bool {
-		return metricValue(t, n, "xnode_blobs_put_abandoned_blocks_total") > abandoned
-	}, "the aborted upload's first chunk was abandoned")
-	if u := usage(); u.Blocks != 0 {
-		t.Fatalf("an aborted upload left %d blocks", u.Blocks)
-	}
+		return metricValue(t, n, "xnode_blobs_put_abandoned_blocks_total") > abandoned && usage().Blocks == 0
+	}, "the aborted upload's chunks were abandoned and none stays stored")
 	var roots int
 	n.Store().ForEach(ctx, func(c2 cidT, _ int) error {
 		if block.IsManifest(c2) {

@@ -110,12 +110,12 @@ func TestOpenValidatorSet(t *testing.T) {
 		t.Fatal(err)
 	}
 	blobs = append(blobs, stored{cid: res.CID, data: data})
-	if _, err := live[0].RegisterNamespace(ctx, "gov"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := live[0].SubmitRecord(ctx, "gov", "after-loss", res.CID); err != nil {
-		t.Fatal(err)
-	}
+	// With 2 of 7 validators gone a block can take longer than the node's
+	// commit wait: a pending answer is waited out, not a failure.
+	ns, err := live[0].RegisterNamespace(ctx, "gov")
+	committed(t, live[0], ns, err)
+	sub, err := live[0].SubmitRecord(ctx, "gov", "after-loss", res.CID)
+	committed(t, live[0], sub, err)
 	var rec api.Record
 	tu.Eventually(t, 90*time.Second, func() bool {
 		rec, err = live[2].Record(ctx, "gov", "after-loss")
