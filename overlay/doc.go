@@ -18,7 +18,10 @@
 // has been quiet for RepairConfig.Settle; a periodic anti-entropy pass
 // catches the rest. A member that left keeps its place for the grace like a
 // failed one, because every shutdown, a restart included, announces a
-// leave. The put and get paths use only live members.
+// leave. A copy the node no longer owns is dropped only once it has been
+// found droppable for twice the settle period (dropGate), so that nodes
+// whose views differ for a moment do not push it back and forth. The put
+// and get paths use only live members.
 //
 // Rejoining: the node keeps the members it knows in data/peers.json
 // (rewritten within 10 s of a change and on Close) and hands them to the DHT

@@ -23,7 +23,11 @@ import (
 //   - if this node is an owner and the highest-ranked owner holding the block,
 //     it pushes the block to the owners that said they lack it;
 //   - if this node is not an owner and no owner holds the block, it pushes to
-//     all of them; once every owner confirms a copy, it drops its own.
+//     all of them; once every owner confirms a copy, it drops its own, but
+//     only when that has held for dropDelay (two passes apart): views of
+//     membership reach nodes a gossip round or a block apart, and a copy
+//     dropped on one node's new view is pushed back by a node still on the
+//     old one, and dropped again, until they agree.
 //
 // An owner that does not answer is neither pushed to nor counted as holding,
 // so a paused member causes no copies and no drops.
@@ -37,17 +41,69 @@ type repairer struct {
 	metrics     *metrics
 
 	trigger chan struct{}
+
+	drops *dropGate // used only by the pass, on run's goroutine
+}
+
+// dropDelay is how long a copy must have been found droppable before it is
+// dropped, for a settle period: twice it, and at least two seconds, about a
+// gossip round and a block on a busy node.
+func dropDelay(settle time.Duration) time.Duration {
+	return max(2*settle, 2*time.Second)
+}
+
+// dropGate holds back the drop of a copy this node no longer owns until the
+// copy has been found droppable, pass after pass, for after. A pass that
+// does not find it droppable (the views changed back) starts it again.
+type dropGate struct {
+	after time.Duration
+	since map[cid.Cid]time.Time // found droppable since, without a break
+	seen  map[cid.Cid]bool      // found droppable in this pass
+}
+
+func newDropGate(after time.Duration) *dropGate {
+	return &dropGate{after: after, since: map[cid.Cid]time.Time{}, seen: map[cid.Cid]bool{}}
+}
+
+// ready notes that c is droppable at now and says whether it may go.
+func (g *dropGate) ready(c cid.Cid, now time.Time) bool {
+	g.seen[c] = true
+	since, ok := g.since[c]
+	if !ok {
+		g.since[c] = now
+		return false
+	}
+	if now.Sub(since) < g.after {
+		return false
+	}
+	delete(g.since, c)
+	return true
+}
+
+// endPass forgets the copies this pass did not find droppable and returns
+// how many wait on.
+func (g *dropGate) endPass() int {
+	for c := range g.since {
+		if !g.seen[c] {
+			delete(g.since, c)
+		}
+	}
+	clear(g.seen)
+	return len(g.since)
 }
 
 // passStats says what one repair pass did.
 type passStats struct {
-	Checked, Pushed, Dropped int
-	Bytes                    int64
-	Took                     time.Duration
+	// Deferred counts the copies found droppable that wait out the drop
+	// delay after the pass.
+	Checked, Pushed, Dropped, Deferred int
+	Bytes                              int64
+	Took                               time.Duration
 }
 
 func newRepairer(bs *blocks, v func() view, concurrency int, interval, settle time.Duration, log *slog.Logger, m *metrics) *repairer {
-	return &repairer{bs: bs, view: v, concurrency: concurrency, interval: interval, settle: settle, log: log, metrics: m, trigger: make(chan struct{}, 1)}
+	return &repairer{bs: bs, view: v, concurrency: concurrency, interval: interval, settle: settle, log: log, metrics: m, trigger: make(chan struct{}, 1),
+		drops: newDropGate(dropDelay(settle))}
 }
 
 // Trigger says membership changed: a pass runs once it has settled.
@@ -144,6 +200,13 @@ func (r *repairer) pass(ctx context.Context) (passStats, error) {
 	if err == nil && len(batch) > 0 {
 		err = flush()
 	}
+	if err == nil {
+		if st.Deferred = r.drops.endPass(); st.Deferred > 0 {
+			// Drop them once the delay has passed, not at the next
+			// periodic pass, which may be a minute away.
+			time.AfterFunc(r.drops.after, r.Trigger)
+		}
+	}
 	st.Took = time.Since(start)
 	r.metrics.repairPasses.Inc()
 	return st, err
@@ -213,7 +276,9 @@ func (r *repairer) repairBatch(ctx context.Context, v view, batch []localEntry, 
 		}
 		switch {
 		case len(os) > 0 && held == len(os):
-			drops = append(drops, i)
+			if r.drops.ready(batch[i].c, time.Now()) {
+				drops = append(drops, i)
+			}
 		case held == 0 && len(to) > 0:
 			pushes = append(pushes, push{i, to})
 		}
