@@ -35,14 +35,11 @@ func acked(c *net.TCPConn, d time.Duration) bool {
 	if err != nil {
 		return false
 	}
-	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+	return testutil.WaitFor(d, func() bool {
 		queued := -1
 		_ = raw.Control(func(fd uintptr) { queued, _ = unix.IoctlGetInt(int(fd), unix.SIOCOUTQ) })
-		if queued == 0 {
-			return true
-		}
-	}
-	return false
+		return queued == 0
+	})
 }
 
 // allowList authorises the listed peers per namespace; nil allows all (a
@@ -158,8 +155,12 @@ func newNodes(t testing.TB, n int, auth func(i int) *allowList, zones []string, 
 func target(t *testing.T, name string, delay time.Duration) *httptest.Server {
 	t.Helper()
 	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if delay > 0 {
-			time.Sleep(delay) // the service's own work
+		if delay > 0 { // the service's own work, cut short if the caller goes
+			select {
+			case <-time.After(delay):
+			case <-r.Context().Done():
+				return
+			}
 		}
 		w.Header().Set("X-Served-By", name)
 		w.Header().Set("X-Saw-Caller", r.Header.Get(HeaderCaller))
