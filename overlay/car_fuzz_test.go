@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
-	carv2 "github.com/ipld/go-car/v2"
-	carstorage "github.com/ipld/go-car/v2/storage"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/xnode/xnode/block"
@@ -25,14 +23,14 @@ import (
 // held, each block matching its CID. The path is the real one: a real local
 // store, and members in memory.
 func FuzzImportCAR(f *testing.F) {
-	seedRoot, seedBlocks := dagOfTB(f, rnd(3*block.MinChunkSize+5, 7))
-	good := writeCARTB(f, []cid.Cid{seedRoot}, seedBlocks)
+	seedRoot, seedBlocks := dagOf(f, rnd(3*block.MinChunkSize+5, 7))
+	good := writeCAR(f, []cid.Cid{seedRoot}, seedBlocks)
 	leaf := block.NewRaw([]byte("one chunk"))
 	f.Add(good)
-	f.Add(writeCARTB(f, []cid.Cid{leaf.CID}, []block.Block{leaf}))
-	f.Add(writeCARTB(f, []cid.Cid{leaf.CID, seedRoot}, append([]block.Block{leaf}, seedBlocks...)))
+	f.Add(writeCAR(f, []cid.Cid{leaf.CID}, []block.Block{leaf}))
+	f.Add(writeCAR(f, []cid.Cid{leaf.CID, seedRoot}, append([]block.Block{leaf}, seedBlocks...)))
 	f.Add(good[:len(good)-10])
-	f.Add(writeCARTB(f, nil, seedBlocks))
+	f.Add(writeCAR(f, nil, seedBlocks))
 	f.Add([]byte("not a CAR"))
 	// One local store and one set of members for all runs (a store per run
 	// would leave a few runs a second); a refused CAR must leave the count
@@ -109,46 +107,4 @@ func FuzzImportCAR(f *testing.F) {
 			}
 		}
 	})
-}
-
-// dagOfTB is dagOf for a fuzz test's setup.
-func dagOfTB(tb testing.TB, data []byte) (cid.Cid, []block.Block) {
-	tb.Helper()
-	ch, err := block.NewChunker(bytes.NewReader(data), block.MinChunkSize)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	m := map[cid.Cid][]byte{}
-	res, err := block.Import(ch, func(b block.Block) error {
-		m[b.CID] = append([]byte(nil), b.Data...)
-		return nil
-	})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var out []block.Block
-	fetch := func(_ context.Context, c cid.Cid) (block.Block, error) { return block.Block{CID: c, Data: m[c]}, nil }
-	if err := block.Walk(context.Background(), res.Root.CID, fetch, func(b block.Block) error {
-		out = append(out, b)
-		return nil
-	}); err != nil {
-		tb.Fatal(err)
-	}
-	return res.Root.CID, out
-}
-
-// writeCARTB is writeCAR for a fuzz test's setup.
-func writeCARTB(tb testing.TB, roots []cid.Cid, blocks []block.Block) []byte {
-	tb.Helper()
-	var buf bytes.Buffer
-	w, err := carstorage.NewWritable(&buf, roots, carv2.WriteAsCarV1(true), carv2.AllowDuplicatePuts(true))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for _, b := range blocks {
-		if err := w.Put(context.Background(), b.CID.KeyString(), b.Data); err != nil {
-			tb.Fatal(err)
-		}
-	}
-	return buf.Bytes()
 }

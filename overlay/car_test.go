@@ -18,9 +18,12 @@ import (
 
 // dagOf imports data as a UnixFS file of small chunks and returns its root
 // and its blocks in CAR order (root first, depth first).
-func dagOf(t *testing.T, data []byte) (cid.Cid, []block.Block) {
+func dagOf(t testing.TB, data []byte) (cid.Cid, []block.Block) {
 	t.Helper()
-	ch, _ := block.NewChunker(bytes.NewReader(data), block.MinChunkSize)
+	ch, err := block.NewChunker(bytes.NewReader(data), block.MinChunkSize)
+	if err != nil {
+		t.Fatal(err)
+	}
 	m := map[cid.Cid][]byte{}
 	res, err := block.Import(ch, func(b block.Block) error {
 		m[b.CID] = append([]byte(nil), b.Data...)
@@ -42,7 +45,7 @@ func dagOf(t *testing.T, data []byte) (cid.Cid, []block.Block) {
 
 // writeCAR writes a CARv1 with go-car; it does not check the blocks, so a
 // test can write a bad one.
-func writeCAR(t *testing.T, roots []cid.Cid, blocks []block.Block) []byte {
+func writeCAR(t testing.TB, roots []cid.Cid, blocks []block.Block) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	w, err := carstorage.NewWritable(&buf, roots, carv2.WriteAsCarV1(true), carv2.AllowDuplicatePuts(true))
